@@ -1,0 +1,3 @@
+from vipet.cli import app
+
+app()
