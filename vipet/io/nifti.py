@@ -1,0 +1,178 @@
+"""NIfTI CT/PET pairs via nibabel: affine -> spacing and orientation, axes into the project convention.
+
+NIfTI keeps no SUV tags, so the PET unit is whatever the user says it is (SUVbw by default) and
+`write_nifti_study` only writes PET already in SUV. A `study.json` sidecar beside the pair keeps
+the patient, date and key, and `report.json` the report, so a written study reads back whole.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import nibabel as nib
+import numpy as np
+
+from vipet.errors import ReadError, ReportError
+from vipet.fsutil import atomic_write_bytes, atomic_write_json
+from vipet.io.orient import (
+    canonicalize,
+    default_affine,
+    head_first_from_affine,
+    lps_to_nifti,
+    nifti_to_lps,
+    spacing_from_affine,
+)
+from vipet.io.ref import NIFTI, path_hash_key
+from vipet.reports.schema import Report
+from vipet.study import HU, PET_UNITS, SUV_BW, Patient, Study, Volume
+
+__all__ = ["read_nifti_pair", "write_nifti_study", "find_pair"]
+
+CT_NAMES = ("ct.nii.gz", "ct.nii")
+PET_NAMES = ("pet.nii.gz", "pet.nii")
+
+
+def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str = SUV_BW) -> Study:
+    """A study from two NIfTI files; `pet_unit` is one of `vipet.study.PET_UNITS` and is trusted as given."""
+    ct_path, pet_path = Path(ct_path), Path(pet_path)
+    if pet_unit not in PET_UNITS:
+        raise ReadError(f"unknown PET unit {pet_unit!r}; expected one of {', '.join(PET_UNITS)}", pet_path)
+    ct_values, ct_affine = _load(ct_path)
+    pet_values, pet_affine = _load(pet_path)
+    ct_hu = ct_values.astype(np.int16) if np.all(ct_values == np.rint(ct_values)) else ct_values.astype(np.float32)
+    notes: list[str] = []
+    head_first = head_first_from_affine(ct_affine)
+    pet_head_first = head_first_from_affine(pet_affine)
+    if head_first is not None and pet_head_first is not None and pet_head_first != head_first:
+        pet_values = np.ascontiguousarray(pet_values[::-1])
+        pet_affine = pet_affine.copy()
+        pet_affine[:3, 3] += pet_affine[:3, 0] * (pet_values.shape[0] - 1)
+        pet_affine[:3, 0] *= -1
+        notes.append("PET slices ran the other way from CT; reversed to match the CT")
+    sidecar = _sidecar(ct_path.parent / "study.json", notes)
+    report = None
+    if (ct_path.parent / "report.json").is_file():
+        try:
+            report = Report.load(ct_path.parent / "report.json")
+        except ReportError as exc:
+            notes.append(f"report unavailable: {exc}")
+    suv_note = None if pet_unit == SUV_BW else f"NIfTI PET given as {pet_unit} by the user; NIfTI keeps no SUV tags"
+    patient = sidecar.get("patient") or {}
+    date = sidecar.get("study_date")
+    return Study(
+        key=str(sidecar.get("key") or path_hash_key("nifti", ct_path)),
+        ct=Volume(ct_hu, spacing_from_affine(ct_affine), HU, ct_affine),
+        pet=Volume(pet_values.astype(np.float32), spacing_from_affine(pet_affine), pet_unit, pet_affine),
+        patient=Patient(
+            id=str(patient.get("id") or ""),
+            sex=patient.get("sex"),
+            height_m=patient.get("height_m"),
+            weight_kg=patient.get("weight_kg"),
+        ),
+        study_date=_date(date),
+        report=report,
+        report_en=_json_or_none(ct_path.parent / "report_en.json"),
+        head_first=head_first,
+        suv_note=suv_note,
+        source=f"{ct_path},{pet_path}",
+        provenance={"format": NIFTI, "ct_path": str(ct_path), "pet_path": str(pet_path),
+                    "suv": {"method": "unit given by the user", "unit": pet_unit}},
+        notes=notes,
+    )
+
+
+def write_nifti_study(study: Study, folder: str | Path) -> tuple[Path, Path]:
+    """`folder/ct.nii.gz` (HU) and `folder/pet.nii.gz` (SUVbw, else `SUVUnavailableError`), plus sidecars."""
+    if study.ct is None or study.pet is None:
+        raise ValueError(f"{study.key}: a NIfTI pair needs both CT and PET")
+    pet_suv = study.pet_suv()
+    folder = Path(folder)
+    ct_path, pet_path = folder / "ct.nii.gz", folder / "pet.nii.gz"
+    _save(ct_path, np.asarray(study.ct.array), _affine_of(study.ct, study.head_first))
+    _save(pet_path, np.asarray(pet_suv, dtype=np.float32), _affine_of(study.pet, study.head_first))
+    atomic_write_json(folder / "study.json", {
+        "key": study.key,
+        "patient": {"id": study.patient.id, "sex": study.patient.sex,
+                    "height_m": study.patient.height_m, "weight_kg": study.patient.weight_kg},
+        "study_date": study.study_date.isoformat() if study.study_date else None,
+        "pet_unit": SUV_BW,
+    })
+    if study.report is not None:
+        atomic_write_json(folder / "report.json", study.report.to_json())
+    if study.report_en is not None:
+        atomic_write_json(folder / "report_en.json", study.report_en)
+    return ct_path, pet_path
+
+
+def find_pair(folder: Path) -> tuple[Path, Path] | None:
+    """(ct, pet) NIfTI files of a study folder named as `write_nifti_study` names them, else None."""
+    ct = next((folder / n for n in CT_NAMES if (folder / n).is_file()), None)
+    pet = next((folder / n for n in PET_NAMES if (folder / n).is_file()), None)
+    return (ct, pet) if ct and pet else None
+
+
+def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Canonical (z, y, x) values and LPS affine of one NIfTI volume."""
+    if not path.is_file():
+        raise ReadError("NIfTI file not found", path)
+    try:
+        image = nib.load(str(path))
+        values = np.asarray(image.dataobj, dtype=np.float64)
+    except Exception as exc:  # nibabel raises ImageFileError, EOFError, zlib/gzip errors, ...
+        raise ReadError(f"not a readable NIfTI file ({exc.__class__.__name__}: {exc})", path) from None
+    if values.ndim == 4 and values.shape[3] == 1:
+        values = values[..., 0]
+    if values.ndim != 3:
+        raise ReadError(f"expected a 3-D volume, got shape {values.shape}", path)
+    zyx, lps = nifti_to_lps(values, image.affine)
+    try:
+        return canonicalize(zyx, lps)
+    except ValueError as exc:
+        raise ReadError(str(exc), path) from None
+
+
+def _save(path: Path, array_zyx: np.ndarray, affine_lps: np.ndarray) -> None:
+    ijk, ras = lps_to_nifti(array_zyx, affine_lps)
+    image = nib.Nifti1Image(np.ascontiguousarray(ijk), ras)
+    image.header.set_xyzt_units("mm")
+    image.set_qform(ras, code=1)
+    image.set_sform(ras, code=1)
+    atomic_write_bytes(path, image.to_bytes() if path.suffix != ".gz" else _gzip(image.to_bytes()))
+
+
+def _gzip(payload: bytes) -> bytes:
+    import gzip
+
+    return gzip.compress(payload, compresslevel=6, mtime=0)
+
+
+def _affine_of(volume: Volume, head_first: bool | None) -> np.ndarray:
+    return volume.affine if volume.affine is not None else default_affine(volume.shape, volume.spacing, head_first)
+
+
+def _sidecar(path: Path, notes: list[str]) -> dict[str, Any]:
+    obj = _json_or_none(path)
+    if obj is None and path.is_file():
+        notes.append(f"ignored unreadable sidecar {path}")
+    return obj or {}
+
+
+def _json_or_none(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def _date(text: Any):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None

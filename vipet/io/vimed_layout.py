@@ -1,0 +1,230 @@
+"""The ViMed-PET folder layout and `metadata.csv`: paths, dates, keys and row parsing.
+
+Kept apart from the volume reader so discovery over the 2,757-row table never imports or opens
+an array: it parses rows into `StudyRef`s, and a bad row becomes a problem record, not an abort.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterable, Iterator
+
+from vipet.errors import ReadError
+from vipet.fsutil import atomic_write_text
+from vipet.io.ref import VIMED, StudyRef, study_key
+
+METADATA_NAME = "metadata.csv"
+REAL_COLUMNS = ("name", "sex", "height", "weight", "year", "pet_path", "ct_path", "report_path", "report_en_path")
+# Columns only the synthetic cohort writes; the reader honours them when present.
+EXTRA_COLUMNS = ("suv_per_unit", "ct_spacing", "pet_spacing", "head_first")
+
+# ViMed-PET records no voxel size. A whole-body PET/CT field of view is about 500 mm; the CT is a
+# 512 matrix and the PET a 256 matrix over it; slices are taken as 3 mm. Every study read with
+# these values carries a note saying so.
+DEFAULT_FOV_MM = 500.0
+DEFAULT_SLICE_MM = 3.0
+SPACING_ASSUMPTION = (
+    f"voxel spacing assumed (ViMed-PET records none): {DEFAULT_FOV_MM:g} mm field of view over the "
+    f"matrix, {DEFAULT_SLICE_MM:g} mm slices"
+)
+
+_STUDY_PATH = re.compile(
+    r"PETCT(?P<year>\d{4})/THANG (?P<month>\d{1,2})/(?P<kind>PET|CT|reports|reports_en)/"
+    r"day_(?P<day>\d{1,2})_(?P<id>[^/]+?)\.(?:npz|json)$"
+)
+
+
+def parse_study_path(path: str | Path) -> dict[str, Any] | None:
+    """Year, month, day and patient id from a layout path (`PETCT2017/THANG 12/CT/day_27_patient_399.npz`)."""
+    text = str(path).replace("\\", "/")
+    match = _STUDY_PATH.search(text)
+    if match is None:
+        return None
+    year, month, day = int(match["year"]), int(match["month"]), int(match["day"])
+    if not (1 <= month <= 12 and 1 <= day <= 31):
+        return None
+    return {"year": year, "month": month, "day": day, "id": match["id"], "kind": match["kind"]}
+
+
+def layout_paths(year: int, month: int, day: int, patient_id: str) -> dict[str, str]:
+    """Relative POSIX paths of one study's files, exactly as the real cohort names them."""
+    folder = PurePosixPath(f"PETCT{year}") / f"THANG {month}"
+    stem = f"day_{day}_{patient_id}"
+    return {
+        "pet": str(folder / "PET" / f"{stem}.npz"),
+        "ct": str(folder / "CT" / f"{stem}.npz"),
+        "report": str(folder / "reports" / f"{stem}.json"),
+        "report_en": str(folder / "reports_en" / f"{stem}.json"),
+    }
+
+
+def sibling_paths(ct_npz: Path) -> dict[str, Path]:
+    """PET, report and English report beside a CT npz in the layout (`.../CT/x.npz` -> `.../PET/x.npz`)."""
+    ct_npz = Path(ct_npz)
+    month_dir = ct_npz.parent.parent
+    stem = ct_npz.stem
+    return {
+        "ct": ct_npz,
+        "pet": month_dir / "PET" / f"{stem}.npz",
+        "report": month_dir / "reports" / f"{stem}.json",
+        "report_en": month_dir / "reports_en" / f"{stem}.json",
+    }
+
+
+def parse_spacing(text: Any, what: str) -> tuple[float, float, float] | None:
+    """A "z,y,x" spacing string (or a 3-sequence) in mm; empty means unknown."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    parts = text.replace(";", ",").split(",") if isinstance(text, str) else list(text)
+    try:
+        values = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be 'z,y,x' in mm, got {text!r}") from None
+    if len(values) != 3 or not all(v > 0 for v in values):
+        raise ValueError(f"{what} must be three positive numbers 'z,y,x', got {text!r}")
+    return values  # type: ignore[return-value]
+
+
+def format_spacing(spacing: Iterable[float]) -> str:
+    return ",".join(f"{float(s):.6g}" for s in spacing)
+
+
+def parse_bool(text: Any, what: str) -> bool | None:
+    if text is None or isinstance(text, bool):
+        return text
+    value = str(text).strip().lower()
+    if value == "":
+        return None
+    if value in ("1", "true", "yes", "y", "t"):
+        return True
+    if value in ("0", "false", "no", "n", "f"):
+        return False
+    raise ValueError(f"{what} must be true/false, got {text!r}")
+
+
+def _optional_float(text: Any, what: str) -> float | None:
+    value = ("" if text is None else str(text)).strip().replace(",", ".")
+    if value == "" or value.lower() in ("nan", "none", "null"):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"{what} is not a number: {text!r}") from None
+    if number <= 0:
+        raise ValueError(f"{what} must be positive, got {text!r}")
+    return number
+
+
+def row_to_ref(row: dict[str, Any], root: Path) -> StudyRef:
+    """One metadata row -> `StudyRef`; raises ValueError with the reason when the row is unusable."""
+    if None in row or any(row.get(c) is None for c in REAL_COLUMNS):
+        raise ValueError(f"expected {len(REAL_COLUMNS)} columns, got a row of a different length")
+    name = str(row["name"]).strip()
+    if not name:
+        raise ValueError("empty patient name")
+    ct_rel, pet_rel = str(row["ct_path"]).strip(), str(row["pet_path"]).strip()
+    if not ct_rel or not pet_rel:
+        raise ValueError("ct_path and pet_path are required")
+    where = parse_study_path(ct_rel)
+    if where is None:
+        raise ValueError(f"ct_path {ct_rel!r} is not in the PETCT{{year}}/THANG {{month}}/CT/day_{{d}}_... layout")
+    year_text = str(row["year"]).strip()
+    if year_text and year_text != str(where["year"]):
+        raise ValueError(f"year column {year_text!r} disagrees with ct_path year {where['year']}")
+    sex = str(row["sex"]).strip().upper() or None
+    if sex not in (None, "M", "F"):
+        raise ValueError(f"sex must be M, F or empty, got {row['sex']!r}")
+    meta: dict[str, Any] = {
+        "id": name,
+        "sex": sex,
+        "height_m": _optional_float(row["height"], "height"),
+        "weight_kg": _optional_float(row["weight"], "weight"),
+        "year": where["year"],
+        "month": where["month"],
+        "day": where["day"],
+    }
+    if (suv := row.get("suv_per_unit")) not in (None, ""):
+        meta["suv_per_unit"] = _optional_float(suv, "suv_per_unit")
+    for column in ("ct_spacing", "pet_spacing"):
+        if (spacing := parse_spacing(row.get(column), column)) is not None:
+            meta[column] = spacing
+    if (head_first := parse_bool(row.get("head_first"), "head_first")) is not None:
+        meta["head_first"] = head_first
+    paths = {"ct": str(root / ct_rel), "pet": str(root / pet_rel)}
+    for role, column in (("report", "report_path"), ("report_en", "report_en_path")):
+        if rel := str(row[column]).strip():
+            paths[role] = str(root / rel)
+    return StudyRef(key=study_key(where["year"], where["month"], where["day"], name), format=VIMED, paths=paths, meta=meta)
+
+
+def iter_metadata(root: Path) -> Iterator[StudyRef | ReadError]:
+    """Every row of `root/metadata.csv` as a ref, or a `ReadError` naming the line; never stops early.
+
+    Undecodable bytes are replaced rather than fatal, so one damaged line costs one study.
+    """
+    root = Path(root)
+    csv_path = root / METADATA_NAME
+    try:
+        text = csv_path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        raise ReadError(f"cannot read metadata table ({exc.strerror or exc})", csv_path) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    missing = [c for c in ("name", "ct_path", "pet_path") if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ReadError(f"metadata table lacks columns {missing} (header: {reader.fieldnames})", csv_path)
+    seen: dict[str, int] = {}
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield ReadError(f"line {reader.line_num}: unreadable row ({exc})", csv_path)
+            continue
+        for column in REAL_COLUMNS:
+            row.setdefault(column, "")  # tolerate tables without the optional English column
+        try:
+            ref = row_to_ref(row, root)
+        except ValueError as exc:
+            yield ReadError(f"line {reader.line_num}: unreadable row ({exc})", csv_path)
+            continue
+        if ref.key in seen:
+            yield ReadError(f"line {reader.line_num}: duplicate study {ref.key} (first at line {seen[ref.key]})", csv_path)
+            continue
+        seen[ref.key] = reader.line_num
+        ref.meta["line"] = reader.line_num
+        yield ref
+
+
+def write_metadata_csv(rows: Iterable[dict[str, Any]], root: str | Path) -> Path:
+    """Write `root/metadata.csv` atomically: the real columns first, then any extra columns used.
+
+    Extra columns (`suv_per_unit`, `ct_spacing`, `pet_spacing`, `head_first`, then any others in
+    sorted order) appear only when some row has them, so a table shaped like the real one stays so.
+    """
+    rows = list(rows)
+    present = {k for row in rows for k, v in row.items() if v not in (None, "")}
+    extras = [c for c in EXTRA_COLUMNS if c in present]
+    extras += sorted(present - set(REAL_COLUMNS) - set(EXTRA_COLUMNS))
+    columns = list(REAL_COLUMNS) + extras
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: _cell(row.get(c)) for c in columns})
+    return atomic_write_text(Path(root) / METADATA_NAME, buffer.getvalue())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (tuple, list)):
+        return format_spacing(value)
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return str(value)
