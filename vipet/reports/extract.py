@@ -1,0 +1,242 @@
+"""Offline lesion extraction: a report in, the expert six-field lesions out (no LLM).
+
+Pipeline: parse (sections recovered for plain text) → every sentence read into mentions
+(`sentences.analyze_sentence`) → mentions of the same lesion merged across the description and
+the impression (same kind, compatible size/SUVmax/uptake, overlapping location) → scope filter →
+`Lesion`. The richer `Finding` (kind, sites, sizes in mm, section) feeds VQA and the fact check.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vipet.errors import ReportError
+from vipet.reports.clauses import GENERIC_KINDS, UPTAKE_KIND, Mention, Statement
+from vipet.reports.lexicon import Lexicon, Site, load_lexicon
+from vipet.reports.parse import parse_report, split_sentences
+from vipet.reports.schema import ABSENT, SECTION_KEYS, Lesion, Report
+from vipet.reports.sections import IMPRESSION, SECTION_TO_REGION
+from vipet.reports.sentences import analyze_sentence
+
+SCOPES: tuple[str, ...] = ("thorax", "all")
+_TOKENS = re.compile(r"\w+")
+_MERGE_THRESHOLD = 3.0
+
+
+@dataclass
+class Finding:
+    """One lesion with everything the report says about it, merged over its mentions."""
+
+    kind: str
+    type_text: str
+    location: str
+    sites: tuple[Site, ...]
+    section: str
+    size_text: str = ""
+    sizes_mm: tuple[tuple[float, ...], ...] = ()
+    suv_max: float | None = None
+    uptake: str | None = None
+    invasion: str = ""
+    judgement: str | None = None
+    mentions: list[Mention] = field(default_factory=list)
+
+    @property
+    def increased(self) -> bool | None:
+        if self.uptake is None:
+            return None
+        return self.uptake not in ("Không tăng", "Giảm")
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Regions of the named sites, else the region of the section that states it."""
+        if self.sites:
+            return tuple(dict.fromkeys(s.region for s in self.sites))
+        region = SECTION_TO_REGION.get(self.section)
+        return (region,) if region else ()
+
+    def in_thorax(self) -> bool:
+        """What the expert thorax set keeps: lung, pleura, mediastinum, hila, supraclavicular nodes."""
+        if self.sites:
+            return any(s.thorax for s in self.sites)
+        return self.section == SECTION_KEYS[1]
+
+    def to_lesion(self) -> Lesion:
+        return Lesion(
+            size=self.size_text or ABSENT,
+            type=self.type_text or ABSENT,
+            location=self.location or ABSENT,
+            suv_max=self.suv_max,
+            uptake=self.uptake or ABSENT,
+            invasion=self.invasion or ABSENT,
+            stage=self.judgement or ABSENT,
+        )
+
+
+@dataclass
+class ReportAnalysis:
+    """Everything the extractor read from one report."""
+
+    report: Report
+    findings: list[Finding]
+    statements: list[Statement]
+
+
+def _tokens(text: str) -> set[str]:
+    return set(_TOKENS.findall(text.lower()))
+
+
+def _specific_dims(sizes: tuple[tuple[float, ...], ...]) -> set[tuple[float, ...]]:
+    return {d for d in sizes if len(d) > 1}
+
+
+_SIDES = {"phải": "right", "trái": "left"}
+_LOBES = ("thùy trên", "thùy giữa", "thùy dưới", "thùy lưỡi")
+
+
+def _places(location: str) -> tuple[set[str], set[str]]:
+    """Sides and lung lobes a location names ("hai bên" names both sides)."""
+    low = location.lower()
+    sides = {v for k, v in _SIDES.items() if re.search(rf"(?<!\w){k}(?!\w)", low)}
+    if re.search(r"(?<!\w)(?:hai|2) (?:bên|phổi)(?!\w)", low):
+        sides |= {"right", "left"}
+    return sides, {lobe for lobe in _LOBES if lobe in low}
+
+
+def _conflicting_places(a: str, b: str) -> bool:
+    """Two locations on different sides, or in different lobes, are different lesions."""
+    sides_a, lobes_a = _places(a)
+    sides_b, lobes_b = _places(b)
+    return bool((sides_a and sides_b and not sides_a & sides_b) or (lobes_a and lobes_b and not lobes_a & lobes_b))
+
+
+def _match_score(finding: Finding, mention: Mention) -> float:
+    """How surely `mention` restates `finding`; -inf when a stated fact contradicts it."""
+    reject = float("-inf")
+    if finding.kind == mention.kind:
+        score = 2.0
+    elif UPTAKE_KIND in (finding.kind, mention.kind) and not {finding.kind, mention.kind} <= GENERIC_KINDS:
+        return reject  # "tăng chuyển hóa … ở X" beside a described lesion at X is a separate finding
+    elif finding.kind in GENERIC_KINDS or mention.kind in GENERIC_KINDS:
+        score = 0.5
+    else:
+        return reject
+    if finding.suv_max is not None and mention.suv_max is not None:
+        if abs(finding.suv_max - mention.suv_max) > 1e-6:
+            return reject
+        score += 2.0
+    if finding.increased is not None and mention.increased is not None and finding.increased != mention.increased:
+        return reject
+    dims_a, dims_b = _specific_dims(finding.sizes_mm), _specific_dims(mention.sizes_mm)
+    if dims_a and dims_b:
+        if not dims_a & dims_b:
+            return reject
+        score += 3.0
+    groups_a = {s.group for s in finding.sites}
+    groups_b = {s.group for s in mention.sites}
+    if groups_a and groups_b:
+        if not groups_a & groups_b:
+            return reject
+        score += 1.5
+    if _conflicting_places(finding.location, mention.location):
+        return reject
+    loc_a, loc_b = _tokens(finding.location), _tokens(mention.location)
+    if loc_a and loc_b:
+        overlap = len(loc_a & loc_b) / min(len(loc_a), len(loc_b))
+        if overlap < 0.5 and not (dims_a & dims_b):
+            return reject
+        score += 2.0 * overlap
+    return score
+
+
+def _absorb(finding: Finding, mention: Mention) -> None:
+    """Fill what the finding lacks from a later mention; the impression's judgement wins."""
+    if finding.kind in GENERIC_KINDS and mention.kind not in GENERIC_KINDS:
+        finding.kind, finding.type_text = mention.kind, mention.type_text
+    same_sites = {s.group for s in mention.sites} <= {s.group for s in finding.sites}
+    if mention.location and same_sites and _tokens(finding.location) < _tokens(mention.location):
+        finding.location, finding.sites = mention.location, mention.sites or finding.sites
+    if not finding.size_text:
+        finding.size_text, finding.sizes_mm = mention.size_text, mention.sizes_mm
+    if finding.suv_max is None:
+        finding.suv_max = mention.suv_max
+    if finding.uptake is None:
+        finding.uptake = mention.uptake
+    if not finding.invasion:
+        finding.invasion = mention.invasion
+    if mention.judgement and (finding.judgement is None or mention.section == IMPRESSION):
+        finding.judgement = mention.judgement
+    finding.mentions.append(mention)
+
+
+def _new_finding(mention: Mention) -> Finding:
+    return Finding(
+        kind=mention.kind,
+        type_text=mention.type_text,
+        location=mention.location,
+        sites=mention.sites,
+        section=mention.section,
+        size_text=mention.size_text,
+        sizes_mm=mention.sizes_mm,
+        suv_max=mention.suv_max,
+        uptake=mention.uptake,
+        invasion=mention.invasion,
+        judgement=mention.judgement,
+        mentions=[mention],
+    )
+
+
+def _continue(finding: Finding, mention: Mention) -> None:
+    """A "Hạch lớn nhất …" sentence: its size and uptake describe the finding just before."""
+    if mention.size_text:
+        finding.size_text, finding.sizes_mm = mention.size_text[:1].upper() + mention.size_text[1:], mention.sizes_mm
+    finding.suv_max = mention.suv_max if mention.suv_max is not None else finding.suv_max
+    finding.uptake = mention.uptake or finding.uptake
+    finding.judgement = finding.judgement or mention.judgement
+    finding.mentions.append(mention)
+
+
+def _report_sentences(report: Report) -> list[tuple[str, str]]:
+    pairs = [(key, s) for key in SECTION_KEYS for s in split_sentences(report.sections.get(key, ""))]
+    return pairs + [(IMPRESSION, s) for s in split_sentences(report.impression)]
+
+
+def analyze_report(report_or_text: Any, lexicon: Lexicon | None = None) -> ReportAnalysis:
+    """Read a report (any form `parse_report` accepts) into merged findings and statements."""
+    lex = lexicon or load_lexicon()
+    report = parse_report(report_or_text)
+    findings: list[Finding] = []
+    statements: list[Statement] = []
+    last: Finding | None = None
+    for order, (section, sentence) in enumerate(_report_sentences(report)):
+        result = analyze_sentence(sentence, section, order, lex)
+        statements.extend(result.statements)
+        if result.recommendation and last is not None and last.judgement is None:
+            last.judgement = result.recommendation
+        for mention in result.mentions:
+            if result.continuation and last is not None:
+                _continue(last, mention)
+                continue
+            scored = [(_match_score(f, mention), i) for i, f in enumerate(findings)]
+            best_score, best_index = max(scored, default=(float("-inf"), -1))
+            if best_score >= _MERGE_THRESHOLD:
+                last = findings[best_index]
+                _absorb(last, mention)
+            else:
+                last = _new_finding(mention)
+                findings.append(last)
+    return ReportAnalysis(report=report, findings=findings, statements=statements)
+
+
+def extract_findings(report_or_text: Any, scope: str = "thorax", lexicon: Lexicon | None = None) -> list[Finding]:
+    """Merged findings of a report within `scope` ("thorax": the expert test-set scope, "all")."""
+    if scope not in SCOPES:
+        raise ReportError(f"unknown scope {scope!r}; expected one of {', '.join(SCOPES)}")
+    findings = analyze_report(report_or_text, lexicon).findings
+    return [f for f in findings if scope == "all" or f.in_thorax()]
+
+
+def extract_lesions(report_or_text: Any, scope: str = "thorax", lexicon: Lexicon | None = None) -> list[Lesion]:
+    """Every abnormal finding as an expert-format `Lesion` (physiological and negated ones skipped)."""
+    return [f.to_lesion() for f in extract_findings(report_or_text, scope, lexicon)]

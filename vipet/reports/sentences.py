@@ -1,0 +1,113 @@
+"""One sentence at a time: decide what it is (finding, absence, physiological, follow-up advice,
+continuation of the previous finding) and cut a sentence naming several lesions into clauses.
+"""
+
+from __future__ import annotations
+
+import re
+
+from vipet.reports.clauses import (
+    UPTAKE_KIND,
+    GENERIC_KINDS,
+    Mention,
+    SentenceResult,
+    Statement,
+    _mask_comparisons,
+    _paren_spans,
+    _pick_sites,
+    _SIZE,
+    analyze_clause,
+    lowered,
+)
+from vipet.reports.lexicon import Lexicon
+
+_SEPARATOR = re.compile(r"(?:,\s*và\s+|,\s*|\s+và\s+)$")
+_WHOLE_NEGATION_WITHIN = 12  # a cue this close to the start negates the whole sentence
+
+
+def _clause_cuts(low: str, lex: Lexicon) -> list[int]:
+    """Positions where a second lesion starts ("…, không tăng chuyển hóa FDG và tổn thương …").
+
+    A coordinated lesion word starts a new clause only when the clause before it is complete:
+    it already has its own uptake or size, or it has a location and the new word is another kind.
+    That keeps "dải mờ và nốt mờ ở …" and "vài hạch ở trước carina và hạch cạnh phế quản …" whole,
+    as the expert annotations do.
+    """
+    spans = _paren_spans(low)
+    quantifier = "|".join(re.escape(q) for q in sorted(lex.quantifiers, key=len, reverse=True))
+    lead = re.compile(rf"(?:(?:hình ảnh)\s+)?(?:(?:{quantifier})\s+)?$")
+    cuts: list[int] = []
+    last = 0
+    for match in lex.lesions.finditer(low):
+        if match.value is None or any(a < match.start < b for a, b in spans):
+            continue
+        if low[match.end :].lstrip().startswith("lớn nhất"):
+            continue
+        before = low[last : match.start]
+        quant = lead.search(before)
+        sep = _SEPARATOR.search(before[: quant.start()]) if quant else None
+        if sep is None or sep.start() == 0:
+            continue
+        left = low[last : last + sep.start()]
+        left_kinds = {m.value.kind for m in lex.lesions.finditer(left) if m.value is not None}
+        complete = lex.uptake.search(left) is not None or _SIZE.search(left) is not None
+        other_kind = (
+            match.value.kind not in left_kinds
+            and match.value.kind not in GENERIC_KINDS
+            and re.search(r"(?<!\w)(?:ở|tại)\s", left) is not None
+        )
+        if left_kinds and (complete or other_kind):
+            cut = last + sep.start()
+            cuts.append(cut)
+            last = cut
+    return cuts
+
+
+def _share_with_left(mentions: list[Mention]) -> None:
+    """Coordinated clauses share what only the last one states (uptake, judgement, location)."""
+    for i in range(len(mentions) - 2, -1, -1):
+        left, right = mentions[i], mentions[i + 1]
+        if left.uptake is None and right.uptake is not None:
+            left.uptake, left.uptake_text = right.uptake, right.uptake_text
+            if left.suv_max is None:
+                left.suv_max = right.suv_max
+        if left.judgement is None:
+            left.judgement = right.judgement
+        if not left.location and right.location:
+            left.location, left.sites = right.location, right.sites
+
+
+def analyze_sentence(sentence: str, section: str, order: int, lex: Lexicon) -> SentenceResult:
+    """Everything one sentence says, as mentions and statements (see `SentenceResult`)."""
+    result = SentenceResult()
+    low = _mask_comparisons(lowered(sentence, lex))
+    if lex.physiological.search(low):
+        sites = _pick_sites(list(lex.sites.finditer(low)))
+        result.statements.append(Statement(sentence, section, "physiological", sites))
+        return result
+    negation = lex.negation.search(low)
+    if negation is not None:
+        rest = low[negation.start :]
+        kinds = [m.value.kind for m in lex.lesions.finditer(rest) if m.value is not None]
+        if lex.uptake.search(rest):
+            kinds.append(UPTAKE_KIND)
+        sites = _pick_sites(list(lex.sites.finditer(rest)))
+        result.statements.append(
+            Statement(sentence[negation.start :], section, "negative", sites, tuple(dict.fromkeys(kinds)))
+        )
+        if negation.start <= _WHOLE_NEGATION_WITHIN:
+            return result
+        sentence, low = sentence[: negation.start], low[: negation.start]
+    if lex.recommendation.startswith(low):
+        found = lex.judgement(low)
+        result.recommendation = found.value if found else None
+        return result
+    result.continuation = lex.continuation.startswith(low) is not None
+    bounds = [0] + _clause_cuts(low, lex) + [len(low)]
+    for k in range(len(bounds) - 1):
+        a, b = bounds[k], bounds[k + 1]
+        mention = analyze_clause(sentence[a:b], low[a:b], lex, section, order)
+        if mention is not None:
+            result.mentions.append(mention)
+    _share_with_left(result.mentions)
+    return result
