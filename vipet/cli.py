@@ -23,6 +23,12 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _commands() -> None:
+    """Keep `vipet COMMAND ...` a command group even while only one command is registered
+    (typer otherwise runs a lone command as the whole program and `vipet info PATH` fails)."""
+
+
 def _fail(exc: Exception) -> None:
     """Print the one-line reason and exit non-zero; used for every expected error."""
     typer.echo(f"error: {exc}", err=True)

@@ -26,9 +26,7 @@ def discover(root: str | Path) -> tuple[list[StudyRef], list[dict[str, Any]]]:
         raise ReadError("dataset root not found or not a folder", root)
     if (root / METADATA_NAME).is_file():
         return _discover_vimed(root)
-    from vipet.io.nifti import find_pair
-
-    if find_pair(root) or _direct_dicom(root) or _is_one_dicom_study(root):
+    if is_study_folder(root):
         ref = _folder_ref(root)
         return ([ref], []) if ref else ([], [{"path": str(root), "reason": "no study found"}])
     refs: list[StudyRef] = []
@@ -42,6 +40,17 @@ def discover(root: str | Path) -> tuple[list[StudyRef], list[dict[str, Any]]]:
     if not refs:
         raise ReadError("no studies found: expected metadata.csv, DICOM study folders or NIfTI pair folders", root)
     return refs, problems
+
+
+def is_study_folder(folder: str | Path) -> bool:
+    """True when `folder` is one study (a NIfTI pair, DICOM files, or series subfolders of one
+    StudyInstanceUID) rather than a dataset root holding study folders."""
+    from vipet.io.nifti import find_pair
+
+    folder = Path(folder)
+    if not folder.is_dir() or (folder / METADATA_NAME).is_file():
+        return False
+    return bool(find_pair(folder)) or _direct_dicom(folder) or _is_one_dicom_study(folder)
 
 
 def load_study(ref: StudyRef) -> Study:
@@ -140,7 +149,7 @@ def _discover_vimed(root: Path) -> tuple[list[StudyRef], list[dict[str, Any]]]:
             continue
         refs.append(item)
         for role, what, kind in (("ct", "CT volume", "missing_volume"), ("pet", "PET volume", "missing_volume"),
-                                 ("report", "report", "missing_report"), ("report_en", "English report", "missing_report")):
+                                 ("report", "report", "missing_report"), ("report_en", "English report", "missing_report_en")):
             path = item.paths.get(role)
             if path is None:
                 if role == "report":
@@ -168,6 +177,9 @@ def _folder_ref(folder: Path) -> StudyRef | None:
                 key = str(obj.get("key") or key)
                 meta.update({k: v for k, v in (obj.get("patient") or {}).items() if v is not None})
                 meta["pet_unit"] = obj.get("pet_unit") or SUV_BW
+                if obj.get("study_date"):
+                    year, month, day = (int(part) for part in str(obj["study_date"]).split("-"))
+                    meta.update(year=year, month=month, day=day)
             except (ValueError, AttributeError):
                 pass
         return StudyRef(key=key, format=NIFTI, paths={"ct": str(pair[0]), "pet": str(pair[1]), "folder": str(folder)},
