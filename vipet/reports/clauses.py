@@ -30,7 +30,7 @@ _DIMS = re.compile(r"\d+(?:,\d+)?")
 _OPENER = re.compile(
     r"(?<!\w)(?:nhiều khả năng|khả năng|có thể|tương ứng|chưa loại trừ|nghi ngờ|phù hợp|gợi ý|theo dõi|"
     r"do (?:viêm|metastases?|di căn|xơ hóa|u|lao|quá sản|mỡ nâu|phản ứng)|đã được|"
-    r"sau (?:phẫu thuật|điều trị|xạ trị|hóa trị))(?!\w)"
+    r"sau (?:phẫu thuật|điều trị|xạ trị|hóa trị)|mức độ|số lượng|lớp dịch)(?!\w)"
 )
 _LOCATION_WORD = re.compile(r"(?<!\w)(?:ở|tại)\s+")
 _POSITIONAL = re.compile(
@@ -38,6 +38,7 @@ _POSITIONAL = re.compile(
     r"phân thùy|đỉnh|nền|rốn|cửa sổ|thành|vùng|giữa|chân|thân|cuống|đốt|xương|tại|ở|và|mặt|góc|hố|"
     r"[ivx]+\b|\d)",
 )
+_LEVEL = re.compile(r"(?:đoạn\s+)?(?:cao|thấp|giữa)$")
 _SIDE = re.compile(r"(?:\s+(?:bên\s+)?(?:phải|trái)|\s+(?:hai|2)\s+bên)?")
 _SO_VOI = re.compile(r"so với[^,)]*")
 _LEADING = re.compile(r"[\s,;]*(?:và\s+)?")
@@ -157,12 +158,14 @@ def _dims(value: str) -> tuple[float, ...]:
 
 
 def _is_location_segment(segment: str, lex: Lexicon) -> bool:
-    seg = segment.strip()
+    seg = segment.strip(" ,;")
     if not seg or lex.uptake.match(seg) or _SIZE.match(seg) or lex.invasion.startswith(seg) or lex.shape.startswith(seg):
         return False
     if _OPENER.match(seg):
         return False
     site = lex.sites.startswith(seg)
+    if len(seg.split()) <= 2 and _LEVEL.match(seg):
+        return True  # "đoạn cao, thấp": a second level of the same structure
     return site is not None or _POSITIONAL.match(seg) is not None
 
 
@@ -261,8 +264,9 @@ def _clean(text: str) -> str:
     for lead in ("và ", "ở ", "tại "):
         if text.lower().startswith(lead):
             text = text[len(lead) :]
-    if text.endswith(" có") or text.endswith(" là"):
-        text = text[:-3]
+    for tail in (" có", " là", " và"):
+        if text.endswith(tail):
+            text = text[: -len(tail)]
     return text.strip(" ,;:")
 
 
@@ -270,8 +274,13 @@ def _capitalize(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def analyze_clause(orig: str, low: str, lex: Lexicon, section: str, order: int) -> Mention | None:
-    """One clause (original text and its masked lower case, same length) as a mention, or None."""
+def analyze_clause(
+    orig: str, low: str, lex: Lexicon, section: str, order: int, default_kind: str | None = None
+) -> Mention | None:
+    """One clause (original text and its masked lower case, same length) as a mention, or None.
+
+    `default_kind` is the kind of a continuation sentence ("Hạch lớn nhất …"), whose head is its size.
+    """
     end = len(low.rstrip(" ."))
     p0 = _LEADING.match(low).end()
     prefix = lex.head_prefix.startswith(low[p0:])
@@ -298,7 +307,9 @@ def analyze_clause(orig: str, low: str, lex: Lexicon, section: str, order: int) 
     type_text = head
     increased_uptake = uptake is not None and not uptake.group("neg") and uptake.group("verb") == "tăng"
     uptake_text = orig[uptake.start() : uptake.end()] if uptake else ""
-    if kind is None or (kind == "tổn thương" and uptake is not None and not low[head_end : uptake.start()].strip()):
+    if kind is None and default_kind is not None:
+        kind, type_text = default_kind, head
+    elif kind is None or (kind == "tổn thương" and uptake is not None and not low[head_end : uptake.start()].strip()):
         if not increased_uptake:
             return None
         if kind is None:

@@ -23,6 +23,7 @@ from vipet.reports.sentences import analyze_sentence
 SCOPES: tuple[str, ...] = ("thorax", "all")
 _TOKENS = re.compile(r"\w+")
 _MERGE_THRESHOLD = 3.0
+_FINDINGS_MERGE_THRESHOLD = 6.0
 
 
 @dataclass
@@ -111,11 +112,15 @@ def _conflicting_places(a: str, b: str) -> bool:
     return bool((sides_a and sides_b and not sides_a & sides_b) or (lobes_a and lobes_b and not lobes_a & lobes_b))
 
 
-def _match_score(finding: Finding, mention: Mention) -> float:
+def _match_score(finding: Finding, mention: Mention, families: dict[str, str]) -> float:
     """How surely `mention` restates `finding`; -inf when a stated fact contradicts it."""
     reject = float("-inf")
+    if any(m.order == mention.order for m in finding.mentions):
+        return reject  # two clauses of one sentence are two lesions
     if finding.kind == mention.kind:
         score = 2.0
+    elif families.get(finding.kind, finding.kind) == families.get(mention.kind, mention.kind):
+        score = 1.0
     elif UPTAKE_KIND in (finding.kind, mention.kind) and not {finding.kind, mention.kind} <= GENERIC_KINDS:
         return reject  # "tăng chuyển hóa … ở X" beside a described lesion at X is a separate finding
     elif finding.kind in GENERIC_KINDS or mention.kind in GENERIC_KINDS:
@@ -128,11 +133,14 @@ def _match_score(finding: Finding, mention: Mention) -> float:
         score += 2.0
     if finding.increased is not None and mention.increased is not None and finding.increased != mention.increased:
         return reject
+    if finding.sizes_mm and mention.sizes_mm and not set(finding.sizes_mm) & set(mention.sizes_mm):
+        return reject
     dims_a, dims_b = _specific_dims(finding.sizes_mm), _specific_dims(mention.sizes_mm)
-    if dims_a and dims_b:
-        if not dims_a & dims_b:
-            return reject
+    same_size = bool(set(finding.sizes_mm) & set(mention.sizes_mm))
+    if dims_a & dims_b:
         score += 3.0
+    elif same_size:
+        score += 1.5
     groups_a = {s.group for s in finding.sites}
     groups_b = {s.group for s in mention.sites}
     if groups_a and groups_b:
@@ -144,7 +152,7 @@ def _match_score(finding: Finding, mention: Mention) -> float:
     loc_a, loc_b = _tokens(finding.location), _tokens(mention.location)
     if loc_a and loc_b:
         overlap = len(loc_a & loc_b) / min(len(loc_a), len(loc_b))
-        if overlap < 0.5 and not (dims_a & dims_b):
+        if (overlap < 0.5 and not same_size) or overlap == 0.0:
             return reject
         score += 2.0 * overlap
     return score
@@ -188,13 +196,32 @@ def _new_finding(mention: Mention) -> Finding:
 
 
 def _continue(finding: Finding, mention: Mention) -> None:
-    """A "Hạch lớn nhất …" sentence: its size and uptake describe the finding just before."""
+    """A "Hạch lớn nhất …" sentence: its size and uptake describe the finding just before.
+
+    When it names where that measured node lies ("… (SUVmax: 4,0) ở trước carina"), that site
+    becomes the finding's location, as the expert annotations record it.
+    """
+    if mention.location:
+        finding.location, finding.sites = mention.location, mention.sites or finding.sites
     if mention.size_text:
         finding.size_text, finding.sizes_mm = mention.size_text[:1].upper() + mention.size_text[1:], mention.sizes_mm
     finding.suv_max = mention.suv_max if mention.suv_max is not None else finding.suv_max
     finding.uptake = mention.uptake or finding.uptake
     finding.judgement = finding.judgement or mention.judgement
     finding.mentions.append(mention)
+
+
+def _threshold(mention: Mention, finding: Finding | None) -> float:
+    """Impressions restate findings; a findings sentence restating another needs strong evidence.
+
+    Description sentences name distinct lesions, so one merges into an earlier finding only when
+    it repeats it word for word or agrees on SUVmax or an exact size as well as kind and place.
+    """
+    if mention.section == IMPRESSION:
+        return _MERGE_THRESHOLD
+    if finding is not None and any(m.text == mention.text for m in finding.mentions):
+        return _MERGE_THRESHOLD
+    return _FINDINGS_MERGE_THRESHOLD
 
 
 def _report_sentences(report: Report) -> list[tuple[str, str]]:
@@ -218,9 +245,9 @@ def analyze_report(report_or_text: Any, lexicon: Lexicon | None = None) -> Repor
             if result.continuation and last is not None:
                 _continue(last, mention)
                 continue
-            scored = [(_match_score(f, mention), i) for i, f in enumerate(findings)]
+            scored = [(_match_score(f, mention, lex.families), i) for i, f in enumerate(findings)]
             best_score, best_index = max(scored, default=(float("-inf"), -1))
-            if best_score >= _MERGE_THRESHOLD:
+            if best_score >= _threshold(mention, findings[best_index] if findings else None):
                 last = findings[best_index]
                 _absorb(last, mention)
             else:

@@ -78,6 +78,7 @@ class LesionKind:
 
     kind: str
     priority: int
+    family: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Lexicon:
     synonyms: tuple[tuple[str, ...], ...]
     typos: tuple[tuple[str, str], ...]
     kinds: tuple[str, ...]
+    families: dict[str, str]
     source: str
 
     def judgement(self, lowered: str, start: int = 0, end: int | None = None) -> Match | None:
@@ -134,7 +136,7 @@ def _build(raw: dict[str, Any], source: str) -> Lexicon:
 
     lesion_phrases: dict[str, Any] = {}
     for entry in raw["lesion_types"]:
-        kind = LesionKind(entry["kind"], int(entry.get("priority", 2)))
+        kind = LesionKind(entry["kind"], int(entry.get("priority", 2)), entry.get("family", entry["kind"]))
         for phrase in entry["phrases"]:
             lesion_phrases[phrase] = kind
     for phrase in raw.get("non_lesion_phrases", []):
@@ -168,6 +170,7 @@ def _build(raw: dict[str, Any], source: str) -> Lexicon:
         synonyms=tuple(tuple(group) for group in raw["synonyms"]),
         typos=tuple((k, v) for k, v in raw["typos"].items()),
         kinds=tuple(dict.fromkeys(e["kind"] for e in raw["lesion_types"])),
+        families={e["kind"]: e.get("family", e["kind"]) for e in raw["lesion_types"]},
         source=source,
     )
 

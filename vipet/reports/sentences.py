@@ -19,10 +19,20 @@ from vipet.reports.clauses import (
     analyze_clause,
     lowered,
 )
-from vipet.reports.lexicon import Lexicon
+from vipet.reports.lexicon import Lexicon, Match
 
 _SEPARATOR = re.compile(r"(?:,\s*và\s+|,\s*|\s+và\s+)$")
 _WHOLE_NEGATION_WITHIN = 12  # a cue this close to the start negates the whole sentence
+
+
+_AT = re.compile(r"(?<!\w)(?:ở|tại)\s")
+
+
+def _cut_candidates(low: str, lex: Lexicon) -> list[Match]:
+    """Lesion words, and uptake phrases joined by "và", in text order."""
+    found = [m for m in lex.lesions.finditer(low) if m.value is not None]
+    found += [Match(m.start(), m.end(), m.group(0), UPTAKE_KIND) for m in lex.uptake.finditer(low) if not m.group("neg")]
+    return sorted(found, key=lambda m: m.start)
 
 
 def _clause_cuts(low: str, lex: Lexicon) -> list[int]:
@@ -38,11 +48,22 @@ def _clause_cuts(low: str, lex: Lexicon) -> list[int]:
     lead = re.compile(rf"(?:(?:hình ảnh)\s+)?(?:(?:{quantifier})\s+)?$")
     cuts: list[int] = []
     last = 0
-    for match in lex.lesions.finditer(low):
-        if match.value is None or any(a < match.start < b for a, b in spans):
+    for match in _cut_candidates(low, lex):
+        if any(a < match.start < b for a, b in spans):
             continue
         if low[match.end :].lstrip().startswith("lớn nhất"):
             continue
+        if match.value is UPTAKE_KIND:
+            # "vài hạch ở …, trước khí quản và tăng chuyển hóa FDG … ở rốn phổi": a second finding
+            # only when both parts have their own location.
+            left = low[last : match.start]
+            joined = re.search(r"\s+và\s+$", left)
+            if joined and lex.lesions.search(left) and _AT.search(left) and _AT.search(low, match.end):
+                cuts.append(last + joined.start())
+                last = last + joined.start()
+            continue
+        if lex.shape.startswith(low[match.start :]):
+            continue  # "…, vôi hóa, không tăng …" describes the lesion before it
         before = low[last : match.start]
         quant = lead.search(before)
         sep = _SEPARATOR.search(before[: quant.start()]) if quant else None
@@ -67,7 +88,7 @@ def _share_with_left(mentions: list[Mention]) -> None:
     """Coordinated clauses share what only the last one states (uptake, judgement, location)."""
     for i in range(len(mentions) - 2, -1, -1):
         left, right = mentions[i], mentions[i + 1]
-        if left.uptake is None and right.uptake is not None:
+        if left.uptake is None and right.uptake is not None and right.kind != UPTAKE_KIND:
             left.uptake, left.uptake_text = right.uptake, right.uptake_text
             if left.suv_max is None:
                 left.suv_max = right.suv_max
@@ -102,11 +123,16 @@ def analyze_sentence(sentence: str, section: str, order: int, lex: Lexicon) -> S
         found = lex.judgement(low)
         result.recommendation = found.value if found else None
         return result
-    result.continuation = lex.continuation.startswith(low) is not None
+    continuation = lex.continuation.startswith(low)
+    result.continuation = continuation is not None
+    default_kind = None
+    if continuation is not None:
+        kinds = [m.value.kind for m in lex.lesions.finditer(continuation.text) if m.value is not None]
+        default_kind = kinds[0] if kinds else None
     bounds = [0] + _clause_cuts(low, lex) + [len(low)]
     for k in range(len(bounds) - 1):
         a, b = bounds[k], bounds[k + 1]
-        mention = analyze_clause(sentence[a:b], low[a:b], lex, section, order)
+        mention = analyze_clause(sentence[a:b], low[a:b], lex, section, order, default_kind)
         if mention is not None:
             result.mentions.append(mention)
     _share_with_left(result.mentions)
