@@ -1,0 +1,125 @@
+"""Vietnamese prompts and the token layout of one example: prompt, visual tokens, answer.
+
+A prompt holds exactly one `<image>` marker. When the LM's tokenizer has a chat template the
+prompt becomes the user turn of that template (so an instruction-tuned LM sees the format it was
+tuned on); otherwise a plain "prompt, newline, `Trả lời:`" layout is used. The marker is then
+expanded into `num_image_tokens` placeholder positions whose embeddings the VLM overwrites with
+the projected visual tokens (the LLaVA splice), and only answer tokens carry a loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vipet.errors import TrainError
+
+IMAGE_MARKER = "<image>"
+IGNORE_INDEX = -100
+
+REGION_NAMES_VI: dict[str, str] = {
+    "whole": "toàn thân",
+    "head_neck": "vùng đầu - cổ",
+    "chest": "vùng lồng ngực",
+    "abdomen_pelvis": "vùng ổ bụng - khung chậu",
+}
+
+REPORT_INSTRUCTION = "Hãy mô tả hình ảnh PET/CT {region} và nêu nhận định."
+PLAIN_ANSWER_CUE = "Trả lời:"
+
+
+def report_prompt(region: str) -> str:
+    """The report-generation instruction for one region volume (unknown regions read as whole body)."""
+    name = REGION_NAMES_VI.get(region or "whole", REGION_NAMES_VI["whole"])
+    return f"{IMAGE_MARKER}\n{REPORT_INSTRUCTION.format(region=name)}"
+
+
+def vqa_prompt(question: str) -> str:
+    return f"{IMAGE_MARKER}\n{question.strip()}"
+
+
+def task_prompt(task: str, region: str = "whole", question: str | None = None) -> str:
+    if task == "report":
+        return report_prompt(region)
+    if task == "vqa":
+        if not question:
+            raise TrainError("a VQA example needs a question")
+        return vqa_prompt(question)
+    raise TrainError(f"task must be 'report' or 'vqa', got {task!r}")
+
+
+def has_chat_template(tokenizer) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def render_prompt(tokenizer, prompt: str, use_chat_template: bool) -> str:
+    """The full prompt text the LM reads before its answer."""
+    if use_chat_template:
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+    return f"{prompt}\n{PLAIN_ANSWER_CUE} "
+
+
+@dataclass
+class EncodedExample:
+    input_ids: list[int]
+    labels: list[int]  # IGNORE_INDEX outside the answer
+    image_mask: list[bool]  # True at the visual-token positions
+
+    @property
+    def prompt_length(self) -> int:
+        return next((i for i, lab in enumerate(self.labels) if lab != IGNORE_INDEX), len(self.labels))
+
+
+class PromptEncoder:
+    """Turns (task, region, question, answer) into token ids for one LM tokenizer."""
+
+    def __init__(self, tokenizer, num_image_tokens: int, use_chat_template: bool | None = None, max_length: int = 512):
+        self.tokenizer = tokenizer
+        self.num_image_tokens = int(num_image_tokens)
+        self.use_chat_template = has_chat_template(tokenizer) if use_chat_template is None else bool(use_chat_template)
+        if self.use_chat_template and not has_chat_template(tokenizer):
+            raise TrainError("use_chat_template is set but the tokenizer has no chat template")
+        self.max_length = int(max_length)
+        eos = tokenizer.eos_token_id
+        if eos is None:
+            raise TrainError("the LM tokenizer has no eos token; generation could never stop")
+        self.eos_id = int(eos)
+        pad = tokenizer.pad_token_id
+        self.pad_id = int(pad if pad is not None else eos)
+        # Placeholder id at visual positions: its embedding is overwritten, any valid id does.
+        self.placeholder_id = self.pad_id
+        # Plain layouts start with BOS when the LM has one (LLaMA-style); chat templates write their own.
+        bos = tokenizer.bos_token_id
+        self.bos_ids = [int(bos)] if bos is not None and not self.use_chat_template else []
+
+    def _ids(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
+
+    def prompt_ids(self, prompt: str) -> tuple[list[int], list[bool]]:
+        text = render_prompt(self.tokenizer, prompt, self.use_chat_template)
+        if text.count(IMAGE_MARKER) != 1:
+            raise TrainError(f"a prompt must hold exactly one {IMAGE_MARKER} marker: {prompt!r}")
+        before, after = text.split(IMAGE_MARKER)
+        head = self.bos_ids + self._ids(before)
+        tail = self._ids(after)
+        ids = head + [self.placeholder_id] * self.num_image_tokens + tail
+        mask = [False] * len(head) + [True] * self.num_image_tokens + [False] * len(tail)
+        return ids, mask
+
+    def encode(self, task: str, answer: str, region: str = "whole", question: str | None = None) -> EncodedExample:
+        """Prompt + answer + eos, the answer truncated (never the prompt) to fit `max_length`."""
+        ids, mask = self.prompt_ids(task_prompt(task, region, question))
+        room = self.max_length - len(ids)
+        if room < 2:
+            raise TrainError(f"max_length {self.max_length} leaves no room for an answer after a {len(ids)}-token prompt")
+        answer_ids = (self._ids(answer.strip()) + [self.eos_id])[:room]
+        return EncodedExample(
+            input_ids=ids + answer_ids,
+            labels=[IGNORE_INDEX] * len(ids) + answer_ids,
+            image_mask=mask + [False] * len(answer_ids),
+        )
+
+    def encode_prompt(self, task: str, region: str = "whole", question: str | None = None) -> EncodedExample:
+        ids, mask = self.prompt_ids(task_prompt(task, region, question))
+        return EncodedExample(input_ids=ids, labels=[IGNORE_INDEX] * len(ids), image_mask=mask)

@@ -1,0 +1,335 @@
+"""The one training loop every stage shares: plain, top to bottom, on `accelerate`.
+
+accelerate only places things on devices (CPU, one or many GPUs, bf16, DeepSpeed ZeRO-2) and
+saves/restores model, optimizer, scheduler and RNG states. Everything else is written out here:
+the epoch permutation, the cosine schedule, accumulation, logging, evaluation and checkpoints.
+
+Exact resume: a checkpoint is taken only at an optimizer-step boundary and stores, besides
+accelerate's states, the data position (epoch, batch within epoch). Batches come from a
+permutation that is a pure function of (seed, epoch), and loader workers are seeded from
+(seed, epoch, position), so the run continued from a checkpoint sees the same next batch with
+the same RNG state as the run that never stopped: the next-step loss is identical.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from vipet.errors import TrainError
+from vipet.train.config import TrainConfig
+from vipet.train.runlog import RunLogger
+
+CHECKPOINT_DIR = "checkpoints"
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+@dataclass
+class StageTask:
+    """What a stage hands to the loop: the model, its data, and how to score a batch."""
+
+    model: nn.Module
+    train_data: Any  # a map-style dataset of item dicts
+    collate: Callable[[list[dict[str, Any]]], dict[str, Any]]
+    loss_fn: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]]  # "loss" plus logged parts
+    param_groups: list[dict[str, Any]]
+    evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None
+    frozen_state_keys: set[str] = field(default_factory=set)  # weights that never change: not checkpointed
+    num_workers: int = 0
+
+
+@dataclass
+class LoopState:
+    """Where training is; saved with every checkpoint."""
+
+    step: int = 0  # optimizer steps done
+    epoch: int = 0
+    batch_in_epoch: int = 0  # micro-batches of `epoch` already consumed
+    samples_seen: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.__dict__.update(state)
+
+
+def cosine_with_warmup(warmup_steps: int, total_steps: int, min_ratio: float) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up from 0, then half a cosine from 1 down to `min_ratio` at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return step / max(1, warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_ratio + (1.0 - min_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def epoch_order(num_items: int, seed: int, epoch: int, rank: int = 0, world: int = 1) -> np.ndarray:
+    """This rank's item order for `epoch`: a seeded permutation, cut to equal shards across ranks."""
+    order = np.random.default_rng([seed, epoch]).permutation(num_items)
+    per_rank = num_items // world
+    return order[: per_rank * world][rank::world]
+
+
+def make_loader(dataset, batch_size: int, collate, *, seed: int, epoch: int, start_batch: int, num_workers: int,
+                rank: int = 0, world: int = 1, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    """Full batches of this epoch from batch `start_batch` on; worker RNG depends only on the position."""
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    order = epoch_order(len(dataset), seed, epoch, rank, world)
+    n_batches = len(order) // batch_size
+    if n_batches == 0:
+        raise TrainError(f"{len(dataset)} training samples cannot fill one batch of {batch_size} on {world} process(es)")
+    indices = order[start_batch * batch_size : n_batches * batch_size].tolist()
+    generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, epoch, start_batch]).integers(2**62)))
+    return torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=indices,
+        collate_fn=collate,
+        num_workers=num_workers,
+        generator=generator,
+        drop_last=True,
+        pin_memory=pin_memory,
+        persistent_workers=False,
+    )
+
+
+def batches_per_epoch(dataset, batch_size: int, world: int = 1) -> int:
+    return (len(dataset) // world) // batch_size
+
+
+def make_accelerator(config: TrainConfig):
+    """Accelerator for this config: CPU, GPU(s), bf16/fp16, DeepSpeed ZeRO by config."""
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
+
+    if AcceleratorState._shared_state and AcceleratorState().num_processes == 1:
+        # A second run in the same process (tests, `vipet bench`) may use other settings.
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+    plugin = None
+    if config.deepspeed is not None:
+        try:
+            import deepspeed  # noqa: F401
+        except ImportError:
+            raise TrainError("train.deepspeed is set but the deepspeed package is not installed (pip install deepspeed)") from None
+        from accelerate.utils import DeepSpeedPlugin
+
+        plugin = DeepSpeedPlugin(
+            zero_stage=config.deepspeed.zero_stage,
+            gradient_accumulation_steps=config.grad_accum,
+            gradient_clipping=config.max_grad_norm,
+            offload_optimizer_device="cpu" if config.deepspeed.offload_optimizer else "none",
+        )
+    return Accelerator(
+        cpu=config.cpu,
+        mixed_precision=config.mixed_precision,
+        gradient_accumulation_steps=config.grad_accum,
+        deepspeed_plugin=plugin,
+    )
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    root = Path(run_dir) / CHECKPOINT_DIR
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if (m := _STEP_DIR.match(p.name)) and (p / "loop_state.json").exists()]
+    return sorted(found)
+
+
+def _save_checkpoint(accelerator, state: LoopState, run_dir: Path, keep: int) -> Path:
+    """Save into a temporary folder and rename, so a killed save never looks like a checkpoint."""
+    import json
+
+    final = Path(run_dir) / CHECKPOINT_DIR / f"step_{state.step:07d}"
+    partial = final.with_name(final.name + ".partial")
+    if accelerator.is_main_process and partial.exists():
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial), safe_serialization=True)
+    if accelerator.is_main_process:
+        (partial / "loop_state.json").write_text(json.dumps(state.state_dict()), encoding="utf-8")
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: int, *, resume: bool = True,
+             stop_at: int | None = None) -> dict[str, Any]:
+    """Train `task.model` for `config.max_steps` optimizer steps (or `max_minutes`), resuming when possible.
+
+    `stop_at` pauses the run after that step with a checkpoint (the schedule still spans
+    `max_steps`), for training in chunks on machines that are lent for a limited time.
+
+    Returns a summary: steps done, last logged values, elapsed seconds, data-loading share.
+    """
+    import json
+
+    from accelerate.utils import set_seed
+
+    run_dir = Path(run_dir)
+    accelerator = make_accelerator(config)
+    set_seed(seed)
+    optimizer = torch.optim.AdamW(task.param_groups, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_with_warmup(config.warmup_steps, config.max_steps, config.min_lr_ratio)
+    )
+    model, optimizer = accelerator.prepare(task.model, optimizer)
+    state = LoopState()
+    accelerator.register_for_checkpointing(scheduler)
+
+    frozen = task.frozen_state_keys
+
+    def drop_frozen(models, weights, output_dir):
+        """Checkpoints hold only what training changes, and each tied tensor once (safetensors refuses aliases)."""
+        for i, weight in enumerate(weights):
+            seen: set[tuple[int, tuple[int, ...]]] = set()
+            kept = {}
+            for key, value in weight.items():
+                alias = (value.untyped_storage().data_ptr(), tuple(value.shape))
+                if key.removeprefix("module.") in frozen or alias in seen:
+                    continue
+                seen.add(alias)
+                kept[key] = value
+            weights[i] = kept
+
+    accelerator.register_save_state_pre_hook(drop_frozen)
+
+    checkpoints = list_checkpoints(run_dir) if resume else []
+    if checkpoints:
+        step, path = checkpoints[-1]
+        accelerator.load_state(str(path), strict=False)
+        state.load_state_dict(json.loads((path / "loop_state.json").read_text(encoding="utf-8")))
+        accelerator.print(f"resumed from {path.name} (step {step})")
+    logger = RunLogger(run_dir, resume_step=state.step, enabled=accelerator.is_main_process)
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_epoch = batches_per_epoch(task.train_data, config.batch_size, world)
+    params = [p for group in task.param_groups for p in group["params"]]
+    start_time, data_seconds, compute_seconds = time.perf_counter(), 0.0, 0.0
+    window: dict[str, list[float]] = {}
+    last: dict[str, float] = {}
+    stop_reason = "max_steps"
+
+    progress = _progress(config.progress and accelerator.is_main_process, config.max_steps, state.step)
+    model.train()
+    with progress as bar:
+        task_id = bar.add_task("train", total=config.max_steps, completed=state.step, loss=float("nan")) if bar else None
+        while state.step < config.max_steps:
+            loader = make_loader(
+                task.train_data, config.batch_size, task.collate, seed=seed, epoch=state.epoch,
+                start_batch=state.batch_in_epoch, num_workers=task.num_workers,
+                rank=rank, world=world, pin_memory=accelerator.device.type == "cuda",
+            )
+            iterator = iter(loader)
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    batch = next(iterator)
+                except StopIteration:
+                    break
+                t1 = time.perf_counter()
+                data_seconds += t1 - t0
+                batch = {k: v.to(accelerator.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
+                with accelerator.accumulate(model):
+                    out = task.loss_fn(model, batch)
+                    accelerator.backward(out["loss"])
+                    if accelerator.sync_gradients and config.max_grad_norm > 0:
+                        grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm)
+                        if grad_norm is not None:  # DeepSpeed clips inside its engine
+                            window.setdefault("grad_norm", []).append(float(grad_norm))
+                    optimizer.step()
+                    optimizer.zero_grad(set_to_none=True)
+                for name, value in out.items():
+                    if name == "loss" or name.endswith("_loss") or name.startswith("metric_"):
+                        window.setdefault(name, []).append(float(value.detach()))
+                state.batch_in_epoch += 1
+                state.samples_seen += config.batch_size * world
+                compute_seconds += time.perf_counter() - t1
+                if not accelerator.sync_gradients:
+                    continue
+                scheduler.step()
+                state.step += 1
+                last = {k: float(np.mean(v)) for k, v in window.items()}
+                window = {}
+                if state.step % config.log_every == 0 or state.step == config.max_steps:
+                    elapsed = time.perf_counter() - start_time
+                    logger.log(state.step, "train", {**last, "lr": scheduler.get_last_lr()[0], "epoch": state.epoch,
+                                                     "data_share": data_seconds / max(1e-9, data_seconds + compute_seconds),
+                                                     "elapsed_s": elapsed})
+                if bar:
+                    bar.update(task_id, completed=state.step, loss=last.get("loss", float("nan")))
+                out_of_time = config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes
+                paused = stop_at is not None and state.step >= stop_at
+                done = state.step >= config.max_steps or out_of_time or paused
+                if task.evaluate and config.eval_every and state.step % config.eval_every == 0 and not done:
+                    _evaluate(task, accelerator, model, state.step, logger)
+                if (config.save_every and state.step % config.save_every == 0) or done:
+                    _save_checkpoint(accelerator, state, run_dir, config.keep_checkpoints)
+                if out_of_time or paused:
+                    stop_reason = "max_minutes" if out_of_time else "stop_at"
+                if done:
+                    break
+            if state.step >= config.max_steps or stop_reason != "max_steps":
+                break
+            state.epoch += 1
+            state.batch_in_epoch = 0
+            if per_epoch == 0:
+                raise TrainError("the training split is too small for one batch")
+    if task.evaluate and stop_reason != "stop_at":
+        last.update({f"val_{k}": v for k, v in _evaluate(task, accelerator, model, state.step, logger).items()})
+    logger.close()
+    total = data_seconds + compute_seconds
+    return {
+        "steps": state.step,
+        "epochs": state.epoch,
+        "samples_seen": state.samples_seen,
+        "stop_reason": stop_reason,
+        "last": last,
+        "seconds": time.perf_counter() - start_time,
+        "data_share": data_seconds / total if total else 0.0,
+        "model": accelerator.unwrap_model(model),
+    }
+
+
+def _evaluate(task: StageTask, accelerator, model, step: int, logger: RunLogger) -> dict[str, float]:
+    """Validation on the main process (generation does not shard); the others wait."""
+    metrics: dict[str, float] = {}
+    if accelerator.is_main_process:
+        inner = accelerator.unwrap_model(model)
+        inner.eval()
+        with torch.random.fork_rng(devices=[]), accelerator.autocast():
+            metrics = task.evaluate(inner, step)  # sampling must not move the training RNG
+        inner.train()
+        logger.log(step, "val", metrics)
+    accelerator.wait_for_everyone()
+    return metrics
+
+
+def _progress(enabled: bool, total: int, done: int):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+    )

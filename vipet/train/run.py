@@ -1,0 +1,175 @@
+"""`vipet train CONFIG`: one stage, one run folder, from config to saved model.
+
+The run folder holds everything needed to trust and repeat the run: `config.yaml` (resolved, with
+defaults), `run_info.json` (seed, git revision, library versions), `metrics.csv` and `tb/`,
+`checkpoints/step_*` (resumable), `final/` (the model the next stage or `vipet generate` loads),
+`training_curve.png` and `summary.json`. Rerunning the same command resumes from the last
+checkpoint; a different config in an existing folder is refused instead of mixed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vipet.errors import TrainError
+from vipet.fsutil import atomic_write_json, atomic_write_text
+from vipet.train.config import RunConfig, config_to_dict, dump_config
+from vipet.train.loop import StageTask, run_loop
+from vipet.train.runlog import plot_training_curves
+
+FINAL_DIR = "final"
+# Settings that may change between a run and its resumption without changing what is learned.
+RESUMABLE_CHANGES = {("train", "max_steps"), ("train", "max_minutes"), ("train", "progress"), ("train", "eval_every"),
+                     ("train", "save_every"), ("train", "log_every"), ("train", "keep_checkpoints"), ("data", "num_workers"),
+                     ("data", "max_val_samples"), ("generation",), ("eval",)}
+
+
+def git_revision() -> str:
+    """The commit the code ran at (with `-dirty` when the tree had changes), or "unknown"."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if rev.returncode != 0:
+        return "unknown"
+    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def library_versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for name in ("vipet", "torch", "transformers", "peft", "accelerate", "tokenizers", "numpy"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        diffs: list[tuple[str, ...]] = []
+        for key in sorted(set(old) | set(new)):
+            diffs += _differences(old.get(key), new.get(key), path + (key,))
+        return diffs
+    return [] if old == new else [path]
+
+
+def prepare_run_dir(config: RunConfig, run_dir: str | Path) -> Path:
+    """Create the run folder or check that an existing one ran this same config (then it resumes)."""
+    run_dir = Path(run_dir)
+    saved = run_dir / "config.yaml"
+    current = config_to_dict(config)
+    if saved.exists():
+        previous = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
+        changed = [d for d in _differences(previous, current) if not any(d[: len(r)] == r for r in RESUMABLE_CHANGES)]
+        if changed:
+            names = ", ".join(".".join(d) for d in changed[:5])
+            raise TrainError(f"run folder holds a different config ({names}); choose another --out or delete it", run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(saved, dump_config(config))
+    info_path = run_dir / "run_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.exists() else {"started": []}
+    info.update({"seed": config.seed, "stage": config.stage, "name": config.name, "git_revision": git_revision(),
+                 "versions": library_versions()})
+    info["started"] = list(info.get("started", [])) + [dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")]
+    atomic_write_json(info_path, info)
+    return run_dir
+
+
+def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None, *, resume: bool = True,
+          stop_at: int | None = None) -> dict[str, Any]:
+    """Run one stage into `run_dir`; datasets default to the build named in `config.data`.
+
+    With `stop_at` the run pauses after that optimizer step (checkpoint, no final model); the same
+    call without it continues exactly where it stopped.
+    """
+    run_dir = prepare_run_dir(config, run_dir)
+    if train_data is None or val_data is None:
+        from vipet.train.data import open_split
+
+        if train_data is None:
+            train_data = open_split(config.data, config.data.train_split, training=True, seed=config.seed)
+        if val_data is None:
+            val_data = open_split(config.data, config.data.val_split, training=False, seed=config.seed)
+    val_items = _cap(val_data, config.data.max_val_samples)
+    task = _stage_task(config, run_dir, train_data, val_items)
+    result = run_loop(task, config.train, run_dir, config.seed, resume=resume, stop_at=stop_at)
+    model = result.pop("model")
+    if result["stop_reason"] == "stop_at":
+        return {k: v for k, v in result.items()}
+    final = run_dir / FINAL_DIR
+    if config.stage == "contrastive":
+        from vipet.train.contrastive import save_contrastive
+
+        save_contrastive(model, final)
+    else:
+        model.save_pretrained(final)
+    summary = {k: v for k, v in result.items() if k != "last"}
+    summary.update({"final": FINAL_DIR, "last": result["last"], "train_samples": len(train_data), "val_samples": len(val_items)})
+    atomic_write_json(run_dir / "summary.json", summary)
+    val_names = ("i2t_top1",) if config.stage == "contrastive" else ()
+    plot_training_curves(run_dir, val_metrics=val_names)
+    return summary
+
+
+def _stage_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
+    if config.stage == "contrastive":
+        return _contrastive_task(config, run_dir, train_data, val_items)
+    from vipet.train.stages import build_vlm_task
+
+    return build_vlm_task(config, run_dir, train_data, val_items)
+
+
+def _contrastive_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
+    import torch
+
+    from vipet.models.text_encoder import create_small_text_encoder
+    from vipet.train.batching import ContrastiveCollator
+    from vipet.train.contrastive import build_contrastive_model, contrastive_loss_fn, retrieval_scores
+    from vipet.train.stages import _texts_only, param_groups, tokenizer_corpus
+
+    text_path = config.model.text_encoder.path
+    if text_path is None or text_path == "small-bert":
+        folder = run_dir / "text_encoder_init"
+        if not (folder / "config.json").exists():
+            create_small_text_encoder(tokenizer_corpus(_texts_only(train_data)), folder, config.model.text_encoder, config.seed)
+        text_path = str(folder)
+    torch.manual_seed(config.seed)
+    model = build_contrastive_model(config.model, text_path)
+    collate = ContrastiveCollator(model.text_encoder.tokenize)
+
+    def evaluate(inner, step: int) -> dict[str, float]:
+        device = next(inner.parameters()).device
+        size = config.train.batch_size
+        batches = []
+        for start in range(0, len(val_items), size):
+            batch = collate([val_items[i] for i in range(start, min(len(val_items), start + size))])
+            batches.append({k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()})
+        with torch.no_grad():
+            return retrieval_scores(inner, batches)
+
+    overrides = {"encoder": config.train.lr_encoder}
+    return StageTask(
+        model=model, train_data=train_data, collate=collate, loss_fn=contrastive_loss_fn,
+        param_groups=param_groups(model, config.train.lr, config.train.weight_decay, overrides),
+        evaluate=evaluate, num_workers=config.data.num_workers,
+    )
+
+
+def _cap(dataset, limit: int | None):
+    """At most `limit` items spread evenly over the split (fixed, reproducible), materialised once."""
+    total = len(dataset)
+    count = total if limit is None else min(limit, total)
+    indices = sorted({(i * total) // count for i in range(count)}) if count else []
+    return [dataset[i] for i in indices]

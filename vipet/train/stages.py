@@ -1,0 +1,193 @@
+"""Stages 2 and 3 of the paper on our VLM: which parts train, with which learning rates.
+
+- alignment: the LM is frozen (and the encoder unless `train_encoder`); the projector learns to
+  map visual tokens into the LM's embedding space (paper: lr 2e-3).
+- finetune: LoRA adapters (peft) on the chosen LM modules plus the projector (paper: r=64,
+  alpha=16, dropout 0.05, all linear layers, lr 2e-5), or full fine-tuning, which is what the
+  small LM trained from scratch needs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+from torch import nn
+
+from vipet.errors import TrainError
+from vipet.models.prompts import REGION_NAMES_VI, REPORT_INSTRUCTION
+from vipet.models.registry import is_builtin_lm
+from vipet.models.small_lm import create_small_lm
+from vipet.models.vlm import VisionLanguageModel, VLMConfig
+from vipet.train.batching import VLMCollator
+from vipet.train.config import LoRAConfig, RunConfig
+from vipet.train.generate import generate_records
+from vipet.train.loop import StageTask
+
+SMALL_LM_DIR = "lm_init"
+
+
+def tokenizer_corpus(items: Iterable[dict[str, Any]]) -> list[str]:
+    """Texts the built-in tokenizer learns from: training answers, questions and the fixed prompts."""
+    texts = [REPORT_INSTRUCTION.format(region=name) for name in REGION_NAMES_VI.values()]
+    for item in items:
+        texts += [t for t in (item.get("text"), item.get("question")) if t]
+    return texts
+
+
+def resolve_base_lm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]) -> str:
+    """The LM to start from: a path/hub name as given, or the small GPT-2 built into `run_dir/lm_init`."""
+    if not is_builtin_lm(config.model.lm):
+        return config.model.lm
+    folder = run_dir / SMALL_LM_DIR
+    if not (folder / "config.json").exists():  # a resumed run reuses the tokenizer and init it saved
+        create_small_lm(train_texts, folder, config.model.small_lm, seed=config.seed)
+    return str(folder)
+
+
+def apply_lora(lm: nn.Module, lora: LoRAConfig) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    peft_config = LoraConfig(
+        r=lora.r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=lora.target_modules,
+        task_type="CAUSAL_LM", bias="none",
+    )
+    try:
+        return get_peft_model(lm, peft_config)
+    except ValueError as exc:
+        raise TrainError(f"LoRA cannot wrap this LM: {str(exc).splitlines()[0]}") from None
+
+
+def build_stage_vlm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]) -> VisionLanguageModel:
+    """Assemble the VLM and set what trains for `config.stage`."""
+    model_cfg = config.model
+    lm_mode = "frozen" if config.stage == "alignment" else model_cfg.lm_mode
+    torch.manual_seed(config.seed)
+    if model_cfg.init_from:
+        init = Path(model_cfg.init_from)
+        model = VisionLanguageModel.from_pretrained(init, trainable_adapter=lm_mode == "lora")
+        if lm_mode == "full" and model.config.lm_adapter:
+            model.lm = model.lm.merge_and_unload()
+            model.config.lm_adapter = None
+    else:
+        vlm_config = VLMConfig(
+            lm=resolve_base_lm(config, run_dir, train_texts), encoder=model_cfg.encoder, projector=model_cfg.projector,
+            lm_dtype=model_cfg.lm_dtype, use_chat_template=model_cfg.use_chat_template,
+            max_length=model_cfg.max_length, aux_bow_weight=model_cfg.aux_bow_weight,
+        )
+        model = VisionLanguageModel.from_config(vlm_config)
+    model.config.lm_mode = lm_mode
+    for param in model.lm.parameters():
+        param.requires_grad_(lm_mode == "full")
+    if lm_mode == "lora" and not _is_peft(model.lm):
+        model.lm = apply_lora(model.lm, model_cfg.lora)
+    if model_cfg.gradient_checkpointing:
+        model.lm.gradient_checkpointing_enable()
+    for param in model.encoder.parameters():
+        param.requires_grad_(model_cfg.train_encoder and not model_cfg.encoder.freeze)
+    for module in (model.projector, model.bow_head):
+        if module is not None:
+            for param in module.parameters():
+                param.requires_grad_(True)
+    return model
+
+
+def _is_peft(lm: nn.Module) -> bool:
+    return hasattr(lm, "peft_config")
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float, overrides: dict[str, float | None]) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by top-level part (encoder, projector, lm, ...) and by decay.
+
+    Biases, norms and embeddings-like 1-D tensors get no weight decay; each part may have its own lr.
+    """
+    groups: dict[tuple[float, float], list[nn.Parameter]] = {}
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        part = name.split(".", 1)[0]
+        part_lr = overrides.get(part) or lr
+        decay = weight_decay if param.ndim >= 2 else 0.0
+        groups.setdefault((part_lr, decay), []).append(param)
+    if not groups:
+        raise TrainError("nothing to train: every parameter is frozen")
+    return [{"params": params, "lr": group_lr, "weight_decay": decay} for (group_lr, decay), params in groups.items()]
+
+
+def frozen_lm_keys(model: nn.Module) -> set[str]:
+    """State-dict names of LM weights that do not train (reloaded from the base, not checkpointed)."""
+    return {name for name, param in model.named_parameters() if name.startswith("lm.") and not param.requires_grad}
+
+
+def vlm_loss_fn(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    return {k: v for k, v in out.items() if k != "logits"}
+
+
+def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]]):
+    """Validation: teacher-forced loss, then generation scored by the evaluation suite when present."""
+
+    def evaluate(model: VisionLanguageModel, step: int) -> dict[str, float]:
+        if not len(val_items):
+            return {}
+        device = next(model.parameters()).device
+        collate = VLMCollator(model.prompts)
+        losses = []
+        with torch.no_grad():
+            for start in range(0, len(val_items), config.generation.batch_size):
+                batch = collate([val_items[i] for i in range(start, min(len(val_items), start + config.generation.batch_size))])
+                batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+                losses.append(float(vlm_loss_fn(model, batch)["lm_loss"]))
+        metrics = {"loss": sum(losses) / len(losses)}
+        records = generate_records(model, val_items, config.generation, config.name)
+        metrics.update(score_records(records, config.eval.profile, config.eval.clinical))
+        return metrics
+
+    return evaluate
+
+
+def score_records(records: list[dict[str, Any]], profile: str = "default", clinical: bool = True) -> dict[str, float]:
+    """The evaluation suite's headline numbers as a flat dict (`bleu_4`, `clinical.f1_t`, ...)."""
+    try:
+        from vipet.eval import evaluate_predictions
+    except ImportError:  # the suite is a sibling layer; training still logs the loss without it
+        return {}
+    metrics = evaluate_predictions(records, profile=profile, clinical=clinical)
+    return flatten_numbers(metrics)
+
+
+def flatten_numbers(obj: Any, prefix: str = "", depth: int = 0) -> dict[str, float]:
+    """Numeric leaves of a nested metrics dict, dotted names; intervals and settings left out."""
+    out: dict[str, float] = {}
+    if isinstance(obj, dict) and depth < 4:
+        for key, value in obj.items():
+            if key in ("ci", "interval", "settings", "versions", "per_sample", "per_study", "bootstrap"):
+                continue
+            out.update(flatten_numbers(value, f"{prefix}{key}.", depth + 1))
+    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
+        out[prefix.rstrip(".")] = float(obj)
+    return out
+
+
+def build_vlm_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
+    model = build_stage_vlm(config, run_dir, tokenizer_corpus(_texts_only(train_data)))
+    overrides = {"encoder": config.train.lr_encoder, "projector": config.train.lr_projector, "bow_head": config.train.lr_projector}
+    return StageTask(
+        model=model,
+        train_data=train_data,
+        collate=VLMCollator(model.prompts),
+        loss_fn=vlm_loss_fn,
+        param_groups=param_groups(model, config.train.lr, config.train.weight_decay, overrides),
+        evaluate=make_vlm_evaluator(config, val_items),
+        frozen_state_keys=frozen_lm_keys(model),
+        num_workers=config.data.num_workers,
+    )
+
+
+def _texts_only(dataset) -> Iterable[dict[str, Any]]:
+    """Text fields of every item, without loading images when the dataset can avoid it."""
+    texts = getattr(dataset, "text_items", None)
+    if callable(texts):
+        return texts()
+    return (dataset[i] for i in range(len(dataset)))
