@@ -12,7 +12,7 @@ from io_factories import make_study
 
 from vipet.errors import ReadError
 from vipet.io import discover, load_study, read_study
-from vipet.io.npz import npz_header
+from vipet.io.npz import load_npz_volume, npz_header
 from vipet.io.vimed import iter_vimed, read_vimed_study, write_metadata_csv, write_vimed_study
 from vipet.io.vimed_layout import DEFAULT_SLICE_MM, REAL_COLUMNS, SPACING_ASSUMPTION, parse_study_path
 from vipet.reports.schema import Report
@@ -178,3 +178,18 @@ def test_report_loads_through_the_schema(tmp_path):
     rows = write_cohort(tmp_path, n=1)
     study = load_study(discover(tmp_path)[0][0])
     assert study.report == Report.load(tmp_path / rows[0]["report_path"])
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [(b"hello, not numpy", "no zip header"), (None, "not an .npz archive")],
+)
+def test_files_that_are_not_npz_archives(tmp_path, payload, message):
+    path = tmp_path / "x.npz"
+    if payload is None:
+        with open(path, "wb") as handle:
+            np.save(handle, np.zeros((2, 2, 2), np.int16))
+    else:
+        path.write_bytes(payload)
+    with pytest.raises(ReadError, match=message):
+        load_npz_volume(path)

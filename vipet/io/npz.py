@@ -26,10 +26,18 @@ def load_npz_volume(path: str | Path) -> np.ndarray:
     if not path.is_file():
         raise ReadError("volume file not found", path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if DATA_KEY not in archive.files:
-                raise ReadError(f"npz has no {DATA_KEY!r} array (keys: {archive.files})", path)
-            volume = archive[DATA_KEY]
+        # Our own handle, so a truncated file that numpy rejects half-way is still closed.
+        with open(path, "rb") as handle:
+            if handle.read(2) != b"PK":
+                raise ReadError("not an .npz archive (no zip header)", path)
+            handle.seek(0)
+            archive = np.load(handle, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise ReadError("not an .npz archive (a bare .npy array?)", path)
+            with archive:
+                if DATA_KEY not in archive.files:
+                    raise ReadError(f"npz has no {DATA_KEY!r} array (keys: {archive.files})", path)
+                volume = archive[DATA_KEY]
     except ReadError:
         raise
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
