@@ -54,6 +54,109 @@ def info(
         render_info(summary)
 
 
+@app.command()
+def build(
+    data: Path = typer.Argument(..., help="Dataset root (ViMed-PET with metadata.csv, DICOM or NIfTI study folders)."),
+    out: Path = typer.Argument(..., help="Build folder: cache/, manifest.parquet, build_report.json, exports."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Studies processed in parallel."),
+    engine: str = typer.Option("local", "--engine", help="local (process pool) or ray (needs the ray extra)."),
+    split: str = typer.Option("temporal", "--split", help="temporal (the paper's months), random or kfold."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random and k-fold splits."),
+    k: int = typer.Option(5, "--k", help="Folds for --split kfold."),
+    fix_rule: str = typer.Option("earliest", "--fix-rule", help="Leak fix: earliest (split of first visit) or train."),
+    target_shape: str = typer.Option("64,128,128", "--target-shape", help="D,H,W of every model-ready volume."),
+    grid: str = typer.Option("pet", "--grid", help="Grid of the cached whole-body arrays: pet or ct."),
+    ct_windows: str = typer.Option("wide", "--ct-windows", help="CT channels, comma-separated (wide,lung,bone,...)."),
+    pet_norm: str = typer.Option("auto", "--pet-norm", help="auto, suv, raw (/32767) or percentile."),
+    suv_max: float = typer.Option(10.0, "--suv-max", help="SUV mapped to 1.0 in the PET channel."),
+    margin_mm: float = typer.Option(40.0, "--margin-mm", help="Overlap added on each side of a region boundary."),
+    crop: bool = typer.Option(True, "--crop/--no-crop", help="Crop in-plane to the body before resizing."),
+    slices: str = typer.Option("none", "--slices", help="Also write paired axial slices: none, npy or png."),
+    renders: bool = typer.Option(True, "--renders/--no-renders", help="Write a coronal MIP and a fused PNG per study."),
+    export: str = typer.Option("hf,llava", "--export", help="Exports after the build: hf, llava, both, or none."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N studies (by key)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join a Ray cluster instead of a local one."),
+    as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
+) -> None:
+    """Build the model-ready cache, manifest and splits; reruns resume and skip finished studies."""
+    from vipet.data.build import build_dataset
+    from vipet.data.config import BuildConfig
+
+    try:
+        shape = tuple(int(n) for n in target_shape.split(","))
+        if len(shape) != 3:
+            raise ValueError
+    except ValueError:
+        _fail(VipetError(f"--target-shape must be three integers D,H,W, got {target_shape!r}"))
+    exports = () if export.strip() in ("", "none") else tuple(e.strip() for e in export.split(",") if e.strip())
+    try:
+        config = BuildConfig(target_shape=shape, whole_grid=grid, ct_windows=tuple(w.strip() for w in ct_windows.split(",")),
+                             pet_norm=pet_norm, suv_max=suv_max, margin_mm=margin_mm, body_crop=crop,
+                             slices=slices, renders=renders)
+        report = build_dataset(data, out, config, workers=workers, engine=engine, split=split, seed=seed, k=k,
+                               fix_rule=fix_rule, limit=limit, exports=exports, progress=not as_json,
+                               ray_address=ray_address)
+    except VipetError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        splits = report["splits"]
+        typer.echo(f"built {len(report['built'])}, skipped {len(report['skipped_existing'])} (already cached), "
+                   f"failed {len(report['failed'])}; {report['complete']} studies, {report['samples']} samples "
+                   f"in {out / 'manifest.parquet'}")
+        typer.echo(f"splits ({splits['mode']}): {splits['counts']}; leaks found {len(splits['leaks_found'])}, "
+                   f"studies moved {splits['moves']}")
+        for failure in report["failed"]:
+            typer.echo(f"  failed {failure['key']}: {failure['reason']}", err=True)
+    if report["discovered"] and not report["complete"]:
+        _fail(VipetError("no study could be built (see build_report.json)", out))
+
+
+@app.command()
+def evaluate(
+    preds: Path = typer.Argument(..., help="Predictions: JSON list or JSONL of {id, task, prediction, reference, question?, model}."),
+    profile: str = typer.Option("default", "--profile", help="default (Vietnamese syllables), coco (pycocoevalcap) or vipet-vlm (prior work)."),
+    clinical: bool = typer.Option(False, "--clinical", help="Also score clinical F1 (T/TP/TF/TPF) on the report task."),
+    expert: Optional[Path] = typer.Option(None, "--expert", help="Folder of expert lesion files used as clinical reference (implies --clinical)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics JSON instead of a table."),
+    pred_key: str = typer.Option("prediction", "--pred-key", help="Record key holding the prediction."),
+    ref_key: str = typer.Option("reference", "--ref-key", help="Record key holding the reference."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Metrics JSON path (default: PREDS with .metrics.json)."),
+    compare: Optional[Path] = typer.Option(None, "--compare", help="Second predictions file: paired bootstrap of PREDS minus it."),
+    n_resamples: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the 95% intervals (0: none)."),
+    seed: int = typer.Option(0, "--seed", help="Bootstrap seed."),
+    word_segmentation: bool = typer.Option(False, "--word-segmentation", help="default profile: word tokens instead of syllables."),
+    embedding_model: Optional[Path] = typer.Option(None, "--embedding-model", help="Local model folder for the BERTScore-style score."),
+) -> None:
+    """Score predictions (language, clinical, VQA metrics with bootstrap intervals) and write the metrics JSON."""
+    from vipet.eval import compare_predictions, evaluate_predictions, load_predictions
+    from vipet.eval.io import file_sha256
+    from vipet.eval.report import metrics_json_text, print_table, write_metrics
+
+    try:
+        records = load_predictions(preds, pred_key, ref_key)
+        common = dict(profile=profile, clinical=clinical or expert is not None, expert_dir=expert,
+                      n_resamples=n_resamples, seed=seed, word_segmentation=word_segmentation)
+        if compare is not None:
+            metrics = compare_predictions(records, load_predictions(compare, pred_key, ref_key),
+                                          paths=(preds.name, compare.name), **common)
+            default_out = preds.with_name(f"{preds.stem}.vs.{compare.stem}.comparison.json")
+        else:
+            source = {"file": preds.name, "sha256": file_sha256(preds), "pred_key": pred_key, "ref_key": ref_key}
+            metrics = evaluate_predictions(records, embedding_model=str(embedding_model) if embedding_model else None,
+                                           source=source, **common)
+            default_out = preds.with_name(f"{preds.stem}.metrics.json")
+        target = write_metrics(metrics, out or default_out)
+    except VipetError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(metrics_json_text(metrics), nl=False)
+    else:
+        print_table(metrics)
+        typer.echo(f"metrics written to {target}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
     app()
 

@@ -1,0 +1,229 @@
+"""`vipet build DATA OUT`: every study of a dataset into the cache, then the manifest and splits.
+
+Studies are independent, so the build is a map over study refs (cheap to pickle: paths and
+metadata, never arrays) with a process pool or Ray, each task reading its own files and writing
+its own cache folder. Robustness comes from the folder protocol, not from the engine: a study
+folder appears only once complete (atomic rename), so a rerun skips what exists (same recipe
+fingerprint), removes temporary folders a killed run left, and retries what failed. One bad study
+never stops the others: its reason goes into `build_report.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from vipet import __version__
+from vipet.data.cache import META_FILE, clean_stale, is_complete, read_meta, study_dir
+from vipet.data.config import PIPELINE_VERSION, BuildConfig
+from vipet.data.lesions import load_truth
+from vipet.data.manifest import manifest_rows, split_study, write_manifest
+from vipet.data.process import process_study
+from vipet.data.splits import make_splits
+from vipet.errors import BuildError, VipetError
+from vipet.fsutil import atomic_dir, atomic_write_json
+
+REPORT_FILE = "build_report.json"
+SPLITS_FILE = "splits.json"
+ENGINES = ("local", "ray")
+
+
+def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, Any] | None) -> dict[str, Any]:
+    """Build one study's cache folder; never raises for a bad study (returns status "failed")."""
+    from vipet.io import load_study
+
+    start = time.perf_counter()
+    config = BuildConfig.from_json(config_json)
+    result: dict[str, Any] = {"key": ref.key, "path": ref.paths.get("ct") or ref.paths.get("folder") or ""}
+    try:
+        study = load_study(ref)
+        with atomic_dir(study_dir(out, ref.key)) as folder:
+            meta = process_study(study, config, folder, truth=truth, source_meta=dict(ref.meta))
+            meta.update({
+                "format": ref.format,
+                "config": config.to_json(),
+                "config_fingerprint": config.fingerprint(),
+                "code_version": {"vipet": __version__, "pipeline": PIPELINE_VERSION},
+            })
+            atomic_write_json(folder / META_FILE, meta)  # written last: its presence means complete
+        result["status"] = "built"
+    except VipetError as exc:
+        result.update(status="failed", reason=str(exc))
+    except Exception as exc:  # an unexpected bug must not sink the other studies either
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        result.update(status="failed",
+                      reason=f"{exc.__class__.__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
+    result["seconds"] = round(time.perf_counter() - start, 3)
+    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+    result["pid"] = os.getpid()
+    return result
+
+
+def build_dataset(
+    data: str | Path,
+    out: str | Path,
+    config: BuildConfig | None = None,
+    *,
+    workers: int = 1,
+    engine: str = "local",
+    split: str = "temporal",
+    seed: int = 0,
+    k: int = 5,
+    fix_rule: str = "earliest",
+    limit: int | None = None,
+    exports: Iterable[str] = ("hf", "llava"),
+    progress: bool = True,
+    ray_address: str | None = None,
+) -> dict[str, Any]:
+    """Build (or resume) `out` from the dataset at `data`; returns the build report it writes."""
+    from vipet.io import discover
+
+    config = config or BuildConfig()
+    if engine not in ENGINES:
+        raise BuildError(f"unknown engine {engine!r}; use one of {ENGINES}")
+    if workers < 1:
+        raise BuildError(f"workers must be at least 1, got {workers}")
+    data, out = Path(data), Path(out)
+    started = time.perf_counter()
+    refs, problems = discover(data)
+    refs = sorted(refs, key=lambda r: r.key)[: limit if limit else None]
+    truth = load_truth(data)
+    out.mkdir(parents=True, exist_ok=True)
+    stale = clean_stale(out)
+    fingerprint = config.fingerprint()
+    todo = [r for r in refs if not is_complete(out, r.key, fingerprint)]
+    skipped = sorted(r.key for r in refs if r not in todo)
+
+    tasks = [(ref, str(out), config.to_json(), truth.get(ref.key)) for ref in todo]
+    results = []
+    for result in _with_progress(_run(tasks, workers, engine, ray_address), len(tasks), progress):
+        results.append(result)
+    build_seconds = time.perf_counter() - started
+
+    metas = [read_meta(study_dir(out, r.key)) for r in refs if is_complete(out, r.key, fingerprint)]
+    splits = make_splits([split_study(m) for m in metas], split, seed=seed, k=k, fix_rule=fix_rule)
+    rows = manifest_rows(metas, splits)
+    write_manifest(rows, out)
+    atomic_write_json(out / SPLITS_FILE, splits.report())
+    export_report = _exports(out, rows, exports)
+
+    built = sorted(r["key"] for r in results if r["status"] == "built")
+    failed = sorted(({k: r[k] for k in ("key", "path", "reason")} for r in results if r["status"] == "failed"),
+                    key=lambda r: r["key"])
+    timed = [r for r in results if r["status"] == "built"]
+    report = {
+        "data": str(data),
+        "engine": engine,
+        "workers": workers,
+        "config": config.to_json(),
+        "config_fingerprint": fingerprint,
+        "discovered": len(refs),
+        "discover_problems": problems,
+        "stale_temp_removed": stale,
+        "built": built,
+        "skipped_existing": skipped,
+        "failed": failed,
+        "complete": len(metas),
+        "samples": len(rows),
+        "seconds": round(build_seconds, 3),
+        "studies_per_minute": round(60.0 * len(built) / build_seconds, 3) if built and build_seconds > 0 else None,
+        "study_seconds_mean": round(sum(r["seconds"] for r in timed) / len(timed), 3) if timed else None,
+        "peak_rss_mb_per_worker": max((r["peak_rss_mb"] for r in results), default=None),
+        "splits": {k: v for k, v in splits.report().items() if k != "moves"} | {"moves": len(splits.moves)},
+        "exports": export_report,
+    }
+    atomic_write_json(out / REPORT_FILE, report)
+    return report
+
+
+def _run(tasks: list[tuple], workers: int, engine: str, ray_address: str | None) -> Iterator[dict[str, Any]]:
+    """Results of `build_one` over tasks, in completion order."""
+    if not tasks:
+        return
+    if engine == "ray":
+        yield from _run_ray(tasks, workers, ray_address)
+        return
+    if workers == 1:  # in-process: no pickling, easy to debug and to profile
+        for task in tasks:
+            yield build_one(*task)
+        return
+    # spawn: workers start clean (no inherited threads or locks from the parent's progress bar)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(build_one, *task): task[0] for task in tasks}
+        for future in as_completed(futures):
+            ref = futures[future]
+            try:
+                yield future.result()
+            except Exception as exc:  # the worker process itself died (killed, out of memory)
+                yield {"key": ref.key, "path": ref.paths.get("ct", ""), "status": "failed",
+                       "reason": f"worker process died ({exc.__class__.__name__}: {exc})",
+                       "seconds": 0.0, "peak_rss_mb": 0.0}
+
+
+def _run_ray(tasks: list[tuple], workers: int, address: str | None) -> Iterator[dict[str, Any]]:
+    """Ray tasks, at most 2 x workers in flight; a local Ray instance unless `address` names a cluster."""
+    try:
+        import ray
+    except ImportError:
+        raise BuildError("engine 'ray' needs Ray: pip install 'vipet[ray]'") from None
+    started_here = not ray.is_initialized()
+    if started_here:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    remote = ray.remote(num_cpus=1, max_retries=1)(build_one)
+    try:
+        pending: list = []
+        queue = list(tasks)
+        while queue or pending:
+            while queue and len(pending) < 2 * workers:
+                pending.append(remote.remote(*queue.pop(0)))
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _with_progress(results: Iterator[dict[str, Any]], total: int, show: bool) -> Iterator[dict[str, Any]]:
+    """Pass results through while a rich progress bar counts them (and the failures)."""
+    if not show or total == 0:
+        yield from results
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    failed = 0
+    columns = (TextColumn("[bold]build"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
+               TimeElapsedColumn(), TimeRemainingColumn())
+    with Progress(*columns) as bar:
+        task = bar.add_task("build", total=total, failed=0)
+        for result in results:
+            failed += result["status"] == "failed"
+            bar.update(task, advance=1, failed=failed)
+            yield result
+
+
+def _exports(out: Path, rows: list[dict[str, Any]], exports: Iterable[str]) -> dict[str, Any]:
+    wanted = set(exports)
+    unknown = wanted - {"hf", "llava"}
+    if unknown:
+        raise BuildError(f"unknown export(s) {sorted(unknown)}; use hf, llava")
+    report: dict[str, Any] = {}
+    if "hf" in wanted:
+        from vipet.data.export import export_hf
+
+        report["hf"] = export_hf(rows, out)
+    if "llava" in wanted:
+        from vipet.data.export import export_llava
+
+        report["llava"] = export_llava(rows, out)
+    return report
+

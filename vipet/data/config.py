@@ -1,0 +1,95 @@
+"""The build recipe: every parameter that changes what lands in the cache, with its fingerprint.
+
+A cached study records the fingerprint of the recipe that made it; a rerun with the same recipe
+skips it (resume), a rerun with a different recipe rebuilds it, so a cache never silently mixes
+two preprocessing versions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from vipet import __version__
+from vipet.errors import BuildError
+from vipet.imaging.regions import REGIONS
+from vipet.imaging.windows import WINDOWS
+
+# Bump when the processing code changes what it writes for the same recipe.
+PIPELINE_VERSION = "build-1"
+WHOLE = "whole"
+GRIDS = ("pet", "ct")
+SLICE_FORMATS = ("none", "npy", "png")
+PET_NORMS = ("auto", "suv", "raw", "percentile")
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    """What a build makes of each study.
+
+    target_shape: (D, H, W) of every model-ready volume (each region and the whole body);
+    whole_grid: grid of the cached whole-body CT/PET arrays ("pet": CT shrunk onto the PET grid,
+    4x smaller than "ct": PET enlarged onto the 512x512 CT grid);
+    ct_windows: CT channels after the PET channel (("wide",) gives the 2-channel [PET, CT] input);
+    pet_norm / suv_max: PET channel scaling (see vipet.imaging.pet);
+    margin_mm: overlap added on each side of a region boundary;
+    body_crop: crop in-plane to the body before resizing;
+    slices: also write paired axial slices ("npy" float16 stacks or "png" uint8 pairs);
+    renders: write the coronal MIP and a fused slice PNG per study.
+    """
+
+    target_shape: tuple[int, int, int] = (64, 128, 128)
+    whole_grid: str = "pet"
+    ct_windows: tuple[str, ...] = ("wide",)
+    pet_norm: str = "auto"
+    suv_max: float = 10.0
+    margin_mm: float = 40.0
+    body_crop: bool = True
+    pet_dtype: str = "float16"
+    slices: str = "none"
+    renders: bool = True
+
+    def __post_init__(self) -> None:
+        if len(self.target_shape) != 3 or min(self.target_shape) < 1:
+            raise BuildError(f"target shape must be three positive sizes (D, H, W), got {self.target_shape}")
+        if self.whole_grid not in GRIDS:
+            raise BuildError(f"whole grid must be one of {GRIDS}, got {self.whole_grid!r}")
+        if self.slices not in SLICE_FORMATS:
+            raise BuildError(f"slices must be one of {SLICE_FORMATS}, got {self.slices!r}")
+        if self.pet_norm not in PET_NORMS:
+            raise BuildError(f"pet normalisation must be one of {PET_NORMS}, got {self.pet_norm!r}")
+        if self.pet_dtype not in ("float16", "float32"):
+            raise BuildError(f"pet dtype must be float16 or float32, got {self.pet_dtype!r}")
+        unknown = [w for w in self.ct_windows if w not in WINDOWS]
+        if unknown or not self.ct_windows:
+            raise BuildError(f"unknown CT windows {unknown or '(none)'}; known: {', '.join(WINDOWS)}")
+
+    @property
+    def channels(self) -> int:
+        return 1 + len(self.ct_windows)
+
+    @property
+    def samples(self) -> tuple[str, ...]:
+        return (WHOLE, *REGIONS)
+
+    def to_json(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["target_shape"] = list(self.target_shape)
+        out["ct_windows"] = list(self.ct_windows)
+        return out
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> "BuildConfig":
+        obj = dict(obj)
+        obj["target_shape"] = tuple(obj["target_shape"])
+        obj["ct_windows"] = tuple(obj["ct_windows"])
+        return cls(**obj)
+
+    def fingerprint(self) -> str:
+        """Hash of the recipe and the code version; equal fingerprints mean interchangeable caches."""
+        payload = json.dumps({"config": self.to_json(), "pipeline": PIPELINE_VERSION, "vipet": __version__},
+                             sort_keys=True)
+        return hashlib.sha1(payload.encode("utf-8")).hexdigest()[:16]

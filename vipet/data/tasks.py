@@ -1,0 +1,44 @@
+"""The text side of each sample: report prompts per region and question/answer pairs.
+
+Shared by the torch datasets and the exports so a model trained with vipet and one trained with
+another framework from the exported files see the same prompts and the same questions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vipet.data.config import WHOLE
+from vipet.errors import BuildError
+
+REGION_NAMES_VI: dict[str, str] = {
+    WHOLE: "toàn thân",
+    "head_neck": "đầu - cổ",
+    "chest": "lồng ngực",
+    "abdomen_pelvis": "ổ bụng - khung chậu",
+}
+
+
+def report_prompt(region: str) -> str:
+    """The instruction for report generation on a region (Vietnamese, as the targets are)."""
+    return f"Mô tả hình ảnh PET/CT vùng {REGION_NAMES_VI.get(region, region)} và đưa ra nhận định."
+
+
+def qa_pairs(text: str, *, max_pairs: int | None = None) -> list[dict[str, Any]]:
+    """Question/answer pairs the report toolkit writes from `text` (`question, answer, type, closed`)."""
+    if not text.strip():
+        return []
+    try:
+        from vipet.reports.vqa import generate_vqa
+    except ImportError as exc:
+        raise BuildError(f"VQA needs vipet.reports.vqa, which is not available ({exc})") from None
+    pairs = [dict(p) for p in generate_vqa(text)]
+    return pairs[:max_pairs] if max_pairs else pairs
+
+
+def vqa_available() -> bool:
+    try:
+        import vipet.reports.vqa  # noqa: F401
+    except ImportError:
+        return False
+    return True
