@@ -1,0 +1,182 @@
+"""Reading prediction files: a JSON list or JSON Lines, one record per sample, strict and clear.
+
+Record: `{"id", "task" ("report"|"vqa", default "report"), "prediction", "reference",
+"question"?, "model"?, "study"?, "closed"?}`; the prediction and reference keys can be renamed
+(`pred_key`, `ref_key`) for files written by other tools (the prior work used "generated" and
+"ground_truth"). A reference may be a string or a list of strings (several references).
+
+What is an error and what is not (the CLI prints the one-line reason and exits 1):
+- not UTF-8, not JSON, a record that is not an object, a missing id, a duplicate (model, task,
+  id), a missing or empty reference, an unknown task: `EvalError` naming the file and the line
+  (JSONL) or item (JSON list);
+- a missing, null or empty prediction is NOT an error: it is scored as the empty string (0 on
+  every metric) and counted in the metrics JSON, unless no record at all has the prediction key,
+  which means the key is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from vipet.errors import EvalError
+
+TASKS: tuple[str, ...] = ("report", "vqa")
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One scored sample; `where` is "line N" or "item N" for error messages."""
+
+    id: str
+    task: str
+    prediction: str
+    references: tuple[str, ...]
+    model: str = "unknown"
+    question: str | None = None
+    study: str | None = None
+    closed: bool | None = None
+    where: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def cluster(self) -> str:
+        """The bootstrap unit: the study the sample belongs to (its id when not given)."""
+        return self.study or self.id
+
+
+def file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise EvalError("predictions file not found", path) from None
+    except IsADirectoryError:
+        raise EvalError("expected a predictions file, got a folder", path) from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise EvalError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line})", path) from None
+
+
+def _raw_records(path: Path, text: str) -> list[tuple[str, Any]]:
+    stripped = text.lstrip()
+    if not stripped:
+        raise EvalError("empty predictions file", path)
+    if stripped.startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", path) from None
+        if not isinstance(items, list):
+            raise EvalError("expected a JSON list of records", path)
+        return [(f"item {i + 1}", item) for i, item in enumerate(items)]
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((f"line {number}", json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"line {number}: not valid JSON ({exc.msg})", path) from None
+    return records
+
+
+def _reference(value: Any, where: str, rid: str, ref_key: str, path: str | Path) -> tuple[str, ...]:
+    refs = [value] if isinstance(value, str) else value if isinstance(value, list) else None
+    if refs is None or not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+        raise EvalError(f"{where}: record {rid!r} has no reference (key {ref_key!r} missing, empty or not text)", path)
+    return tuple(refs)
+
+
+def load_predictions(path: str | Path, pred_key: str = "prediction", ref_key: str = "reference") -> list[PredictionRecord]:
+    """Load and validate a predictions file (JSON list or JSONL)."""
+    path = Path(path)
+    return validate_records(_raw_records(path, _read_text(path)), path, pred_key, ref_key)
+
+
+def records_from_dicts(items: Sequence[Any], pred_key: str = "prediction", ref_key: str = "reference") -> list[PredictionRecord]:
+    """Validate in-memory record dicts exactly like the records of a file."""
+    return validate_records([(f"item {i + 1}", obj) for i, obj in enumerate(items)], "<records>", pred_key, ref_key)
+
+
+def validate_records(
+    raw: Sequence[tuple[str, Any]], path: str | Path, pred_key: str = "prediction", ref_key: str = "reference"
+) -> list[PredictionRecord]:
+    """Check (where, object) pairs and turn them into records (see the module docstring)."""
+    if not any(isinstance(obj, dict) and pred_key in obj for _, obj in raw):
+        raise EvalError(f"no record has the prediction key {pred_key!r} (use --pred-key)", path)
+    records: list[PredictionRecord] = []
+    seen: dict[tuple[str, str, str], str] = {}
+    known = {"id", "task", "question", "model", "study", "closed", pred_key, ref_key}
+    for where, obj in raw:
+        if not isinstance(obj, dict):
+            raise EvalError(f"{where}: expected a JSON object, got {type(obj).__name__}", path)
+        if obj.get("id") is None or str(obj["id"]).strip() == "":
+            raise EvalError(f"{where}: record has no 'id'", path)
+        rid = str(obj["id"])
+        task = str(obj.get("task") or "report")
+        if task not in TASKS:
+            raise EvalError(f"{where}: record {rid!r} has unknown task {task!r} (expected {' or '.join(TASKS)})", path)
+        prediction = obj.get(pred_key)
+        prediction = "" if prediction is None else str(prediction)
+        references = _reference(obj.get(ref_key), where, rid, ref_key, path)
+        model = str(obj.get("model") or "unknown")
+        key = (model, task, rid)
+        if key in seen:
+            raise EvalError(f"{where}: duplicate id {rid!r} for model {model!r} and task {task!r} (first at {seen[key]})", path)
+        seen[key] = where
+        closed = obj.get("closed")
+        records.append(
+            PredictionRecord(
+                id=rid,
+                task=task,
+                prediction=prediction,
+                references=references,
+                model=model,
+                question=None if obj.get("question") is None else str(obj["question"]),
+                study=None if obj.get("study") is None else str(obj["study"]),
+                closed=closed if isinstance(closed, bool) else None,
+                where=where,
+                extra={k: v for k, v in obj.items() if k not in known},
+            )
+        )
+    return records
+
+
+def align_records(
+    first: Sequence[PredictionRecord], second: Sequence[PredictionRecord], first_path: str | Path, second_path: str | Path
+) -> list[tuple[PredictionRecord, PredictionRecord]]:
+    """Pair the records of two files by (task, id) for a paired comparison; mismatched ids are an error."""
+    def index(records: Sequence[PredictionRecord], path: str | Path) -> dict[tuple[str, str], PredictionRecord]:
+        out: dict[tuple[str, str], PredictionRecord] = {}
+        for record in records:
+            key = (record.task, record.id)
+            if key in out:
+                raise EvalError(f"{record.where}: id {record.id!r} appears for several models; compare one model per file", path)
+            out[key] = record
+        return out
+
+    a, b = index(first, first_path), index(second, second_path)
+    only_a, only_b = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+    if only_a or only_b:
+        def show(keys: list[tuple[str, str]]) -> str:
+            return ", ".join(repr(i) for _, i in keys[:3]) + (" ..." if len(keys) > 3 else "")
+
+        parts = []
+        if only_a:
+            parts.append(f"{len(only_a)} ids only in {first_path} ({show(only_a)})")
+        if only_b:
+            parts.append(f"{len(only_b)} ids only in {second_path} ({show(only_b)})")
+        raise EvalError("prediction files do not have the same ids: " + "; ".join(parts), second_path)
+    for key in a:
+        if a[key].references != b[key].references:
+            raise EvalError(f"{b[key].where}: id {key[1]!r} has a different reference than in {first_path}", second_path)
+    return [(a[key], b[key]) for key in sorted(a)]

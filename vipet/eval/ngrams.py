@@ -1,0 +1,237 @@
+"""Vectorised n-gram bookkeeping shared by BLEU, ROUGE-N, CIDEr-D and chrF.
+
+The reference scorers (pycocoevalcap, NLTK, sacrebleu) build one Python dict of tuples per
+sentence, which is most of their run time on 370-word reports. Here the whole corpus is encoded
+once into integer arrays, every n-gram occurrence gets a dense integer id (order by order, by
+re-indexing (previous n-gram id, next token) pairs with `np.unique`), and all per-sentence counts
+and clipped matches come from sorting and `searchsorted` joins. Everything downstream is integer
+sums, so results equal the dict-based scorers exactly and bootstrap resamples are matrix sums.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+Tokens = Sequence[str]
+
+
+@dataclass(frozen=True)
+class TokenCorpus:
+    """Hypotheses and references of N samples as flat integer arrays.
+
+    Sequences are numbered hypotheses first (0..N-1) then references (N..N+R-1); `ref_owner[r]`
+    is the sample of reference r, non-decreasing, so the references of a sample are contiguous.
+    """
+
+    ids: np.ndarray  # int64, all tokens of all sequences concatenated
+    offsets: np.ndarray  # int64, len = n_sequences + 1
+    ref_owner: np.ndarray  # int64, len = R
+    n_samples: int
+    vocab_size: int
+
+    @property
+    def n_refs(self) -> int:
+        return len(self.ref_owner)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def hyp_lengths(self) -> np.ndarray:
+        return self.lengths[: self.n_samples]
+
+    @property
+    def ref_lengths(self) -> np.ndarray:
+        return self.lengths[self.n_samples :]
+
+    @property
+    def refs_per_sample(self) -> np.ndarray:
+        return np.bincount(self.ref_owner, minlength=self.n_samples)
+
+    def sequence(self, index: int) -> np.ndarray:
+        return self.ids[self.offsets[index] : self.offsets[index + 1]]
+
+
+def encode_corpus(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]]) -> TokenCorpus:
+    """Integer-encode token lists (one hypothesis and one or more references per sample)."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
+    vocab: dict[str, int] = {}
+    token_id = vocab.setdefault
+    flat: list[int] = []
+    lengths: list[int] = []
+    for tokens in hyps:
+        flat.extend([token_id(t, len(vocab)) for t in tokens])
+        lengths.append(len(tokens))
+    owner: list[int] = []
+    for sample, ref_list in enumerate(refs):
+        if len(ref_list) == 0:
+            raise ValueError(f"sample {sample} has no reference")
+        for tokens in ref_list:
+            flat.extend([token_id(t, len(vocab)) for t in tokens])
+            lengths.append(len(tokens))
+            owner.append(sample)
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(np.asarray(lengths, dtype=np.int64), out=offsets[1:])
+    return TokenCorpus(
+        ids=np.asarray(flat, dtype=np.int64),
+        offsets=offsets,
+        ref_owner=np.asarray(owner, dtype=np.int64),
+        n_samples=len(hyps),
+        vocab_size=max(len(vocab), 1),
+    )
+
+
+@dataclass(frozen=True)
+class NgramCounts:
+    """Distinct n-grams (orders 1..max_order) of every sequence with their counts.
+
+    Rows are sorted by (sequence, gram); gram ids are global across orders, so one id names one
+    n-gram everywhere in the corpus.
+    """
+
+    seq: np.ndarray
+    gram: np.ndarray
+    order: np.ndarray  # 0-based order (0 = unigram)
+    count: np.ndarray
+    n_grams: int
+    max_order: int
+
+
+def count_ngrams(corpus: TokenCorpus, max_order: int) -> NgramCounts:
+    """Count every n-gram of every sequence, orders 1..max_order, in a few sorts."""
+    lengths = corpus.lengths
+    n_seq = len(lengths)
+    seq_of_pos = np.repeat(np.arange(n_seq, dtype=np.int64), lengths)
+    total = len(corpus.ids)
+    grams_seq: list[np.ndarray] = []
+    grams_id: list[np.ndarray] = []
+    grams_order: list[np.ndarray] = []
+    offset = 0
+    prev_ids = corpus.ids
+    prev_pos = np.arange(total, dtype=np.int64)
+    for k in range(max_order):
+        if k == 0:
+            pos, dense, n_unique = prev_pos, prev_ids, corpus.vocab_size
+        else:
+            keep = prev_pos + k < total
+            pos = prev_pos[keep]
+            base = prev_ids[keep]
+            keep2 = seq_of_pos[pos + k] == seq_of_pos[pos]
+            pos, base = pos[keep2], base[keep2]
+            key = base * np.int64(corpus.vocab_size) + corpus.ids[pos + k]
+            if len(key) == 0:
+                dense, n_unique = key, 0
+            else:
+                uniq, dense = np.unique(key, return_inverse=True)
+                n_unique = len(uniq)
+        grams_seq.append(seq_of_pos[pos])
+        grams_id.append(dense + offset)
+        grams_order.append(np.full(len(pos), k, dtype=np.int8))
+        offset += n_unique
+        prev_ids, prev_pos = dense, pos
+    all_seq = np.concatenate(grams_seq)
+    all_gram = np.concatenate(grams_id)
+    all_order = np.concatenate(grams_order)
+    n_grams = max(offset, 1)
+    key = all_seq * np.int64(n_grams) + all_gram
+    uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+    return NgramCounts(
+        seq=uniq // n_grams,
+        gram=uniq % n_grams,
+        order=all_order[first],
+        count=counts.astype(np.int64),
+        n_grams=n_grams,
+        max_order=max_order,
+    )
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """Hypothesis/reference n-gram statistics the metrics are built from.
+
+    `per_ref_match[r, k]`: clipped matches of order k+1 between reference r and its sample's
+    hypothesis (ROUGE-N, chrF); `max_ref_match[i, k]`: hypothesis counts clipped by the maximum
+    count over the sample's references (BLEU); `hyp_total`/`ref_total`: n-gram occurrences per
+    sequence and order.
+    """
+
+    per_ref_match: np.ndarray
+    max_ref_match: np.ndarray
+    hyp_total: np.ndarray
+    ref_total: np.ndarray
+
+
+def _split(counts: NgramCounts, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    is_hyp = counts.seq < n_samples
+    return np.flatnonzero(is_hyp), np.flatnonzero(~is_hyp)
+
+
+def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
+    """Clipped matches per (reference, order) and per (sample, order) against the max reference."""
+    n, n_orders, g = corpus.n_samples, counts.max_order, np.int64(counts.n_grams)
+    hyp_rows, ref_rows = _split(counts, n)
+    hyp_key = counts.seq[hyp_rows] * g + counts.gram[hyp_rows]  # sorted: rows are sorted by (seq, gram)
+    hyp_count = counts.count[hyp_rows]
+    ref_index = counts.seq[ref_rows] - n
+    ref_owner = corpus.ref_owner[ref_index]
+    ref_key = ref_owner * g + counts.gram[ref_rows]
+    ref_count = counts.count[ref_rows]
+    ref_order = counts.order[ref_rows].astype(np.int64)
+
+    found = lookup(hyp_key, ref_key)
+    matched_hyp = np.where(found >= 0, hyp_count[np.maximum(found, 0)], 0)
+    per_ref = np.bincount(
+        ref_index * n_orders + ref_order,
+        weights=np.minimum(matched_hyp, ref_count),
+        minlength=corpus.n_refs * n_orders,
+    ).reshape(corpus.n_refs, n_orders)
+
+    max_key, max_count = _max_by_key(ref_key, ref_count, already_unique=bool(np.all(corpus.refs_per_sample == 1)))
+    found_max = lookup(max_key, hyp_key)
+    clipped = np.where(found_max >= 0, np.minimum(hyp_count, max_count[np.maximum(found_max, 0)]), 0)
+    hyp_order = counts.order[hyp_rows].astype(np.int64)
+    max_ref = np.bincount(
+        counts.seq[hyp_rows] * n_orders + hyp_order, weights=clipped, minlength=n * n_orders
+    ).reshape(n, n_orders)
+
+    totals = np.bincount(
+        counts.seq * n_orders + counts.order, weights=counts.count, minlength=(n + corpus.n_refs) * n_orders
+    ).reshape(n + corpus.n_refs, n_orders)
+    return Overlap(
+        per_ref_match=np.rint(per_ref).astype(np.int64),
+        max_ref_match=np.rint(max_ref).astype(np.int64),
+        hyp_total=np.rint(totals[:n]).astype(np.int64),
+        ref_total=np.rint(totals[n:]).astype(np.int64),
+    )
+
+
+def document_frequency(corpus: TokenCorpus, counts: NgramCounts) -> np.ndarray:
+    """For each gram id, the number of SAMPLES whose references contain it (CIDEr's idf base)."""
+    _, ref_rows = _split(counts, corpus.n_samples)
+    owner = corpus.ref_owner[counts.seq[ref_rows] - corpus.n_samples]
+    key = np.unique(owner * np.int64(counts.n_grams) + counts.gram[ref_rows])
+    return np.bincount(key % counts.n_grams, minlength=counts.n_grams)
+
+
+def lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Index of each query in `sorted_keys`, or -1 when absent."""
+    if len(sorted_keys) == 0:
+        return np.full(len(queries), -1, dtype=np.int64)
+    at = np.searchsorted(sorted_keys, queries)
+    at_clipped = np.minimum(at, len(sorted_keys) - 1)
+    return np.where(sorted_keys[at_clipped] == queries, at_clipped, -1)
+
+
+def _max_by_key(keys: np.ndarray, values: np.ndarray, already_unique: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct keys with the maximum value of each."""
+    if already_unique or len(keys) == 0:
+        return keys, values
+    order = np.argsort(keys, kind="stable")
+    keys, values = keys[order], values[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], np.maximum.reduceat(values, starts)
