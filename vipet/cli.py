@@ -157,6 +157,71 @@ def evaluate(
         typer.echo(f"metrics written to {target}")
 
 
+report_app = typer.Typer(help="Vietnamese report tools: sections and lesions of one report.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("parse")
+def report_parse(
+    file: Path = typer.Argument(..., help="A ViMed-PET report JSON, a {\"text\": ...} record or a plain text file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ViMed-PET JSON layout."),
+) -> None:
+    """Print a report's four region sections and its impression (recovered for plain text)."""
+    from vipet.reports.parse import load_report
+
+    try:
+        report = load_report(file)
+    except VipetError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        return
+    for key, text in report.sections.items():
+        typer.echo(f"## {key}\n{text or '(trống)'}\n")
+    typer.echo(f"## Nhận định kết quả\n{report.impression or '(trống)'}")
+
+
+@report_app.command("extract")
+def report_extract(
+    file: Path = typer.Argument(..., help="A ViMed-PET report JSON, a {\"text\": ...} record or a plain text file."),
+    scope: str = typer.Option("thorax", "--scope", help="thorax (the expert test-set scope) or all."),
+) -> None:
+    """Print the report's lesions as JSON in the expert six-field format (offline, no LLM)."""
+    from vipet.reports.extract import extract_lesions
+    from vipet.reports.parse import load_report
+
+    try:
+        lesions = extract_lesions(load_report(file), scope=scope)
+    except VipetError as exc:
+        _fail(exc)
+    typer.echo(json.dumps([lesion.to_expert() for lesion in lesions], ensure_ascii=False, indent=2))
+
+
+@app.command()
+def vqa(
+    file: Path = typer.Argument(..., help="A ViMed-PET report JSON, a {\"text\": ...} record or a plain text file."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (flat records) or llava (conversations)."),
+    region: str = typer.Option("whole", "--region", help="whole, head_neck, chest or abdomen_pelvis."),
+    image: str = typer.Option("", "--image", help="Image path written into each record (default: the report stem)."),
+) -> None:
+    """Print deterministic Vietnamese question/answer pairs generated from one report."""
+    from vipet.reports.parse import load_report
+    from vipet.reports.vqa import dumps_jsonl, generate_vqa, to_jsonl_records, to_llava
+
+    if fmt not in ("jsonl", "llava"):
+        _fail(VipetError(f"unknown --format {fmt!r}; expected jsonl or llava"))
+    try:
+        pairs = generate_vqa(load_report(file), region=region)
+    except VipetError as exc:
+        _fail(exc)
+    sample_id = file.stem
+    image_path = image or f"{sample_id}.png"
+    if fmt == "llava":
+        typer.echo(json.dumps(to_llava(pairs, image_path, sample_id), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(dumps_jsonl(to_jsonl_records(pairs, image_path, sample_id)), nl=False)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
     app()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from vipet.reports.lexicon import Lexicon, Match, Site
 from vipet.reports.normalize import parse_number
@@ -41,6 +42,7 @@ _POSITIONAL = re.compile(
 _LEVEL = re.compile(r"(?:đoạn\s+)?(?:cao|thấp|giữa)$")
 _SIDE = re.compile(r"(?:\s+(?:bên\s+)?(?:phải|trái)|\s+(?:hai|2)\s+bên)?")
 _SO_VOI = re.compile(r"so với[^,)]*")
+_PAREN = re.compile(r"[()]")
 _LEADING = re.compile(r"[\s,;]*(?:và\s+)?")
 
 
@@ -102,14 +104,16 @@ def lowered(text: str, lex: Lexicon) -> str:
     return low
 
 
-def _paren_spans(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=8192)
+def _paren_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """Spans of the closed parentheses of a text (cached: every helper of a clause asks for them)."""
     spans, stack = [], []
-    for i, ch in enumerate(text):
-        if ch == "(":
-            stack.append(i)
-        elif ch == ")" and stack:
-            spans.append((stack.pop(), i + 1))
-    return spans
+    for m in _PAREN.finditer(text):
+        if m.group(0) == "(":
+            stack.append(m.start())
+        elif stack:
+            spans.append((stack.pop(), m.end()))
+    return tuple(spans)
 
 
 def _mask_comparisons(low: str) -> str:

@@ -81,7 +81,7 @@ class LesionKind:
     family: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Lexicon:
     """Every matcher the report tools use, built from one YAML file."""
 

@@ -30,18 +30,29 @@ NORMALIZATION_INFO: dict[str, str] = {
 
 _TONES = {"\u0300", "\u0301", "\u0303", "\u0309", "\u0323"}  # huyền, sắc, ngã, hỏi, nặng
 _OPEN_DIPHTHONG = re.compile(r"^([bcdđghklmnpqrstvx]*)([ou])([aey])$")
-_WORD = re.compile(r"[^\W\d_]+")
-_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200b\u202f\u3000]+")
+
+def _with_tones(bases: str) -> str:
+    return "".join(unicodedata.normalize("NFC", b + t) for b in bases + bases.upper() for t in ("",) + tuple(_TONES))
+
+
+# Only words ending in an open oa/oe/uy diphthong can need moving their tone mark; the pattern
+# starts at the diphthong (fast to scan for) and the word start is found by walking back.
+_CANDIDATE = re.compile(rf"[{_with_tones('ou')}][{_with_tones('aey')}](?!\w)")
+_SPACES = re.compile(r" {2,}")
 _SUVMAX_VALUE = re.compile(r"(?i)\bSUV\s*max\s*(?::|;|=|\s)\s*(?=\d)|\bSUVmax(?=\d)")
-_SUVMAX_WORD = re.compile(r"(?i)\bSUV\s+max\b|\bsuvmax\b")
+_SUVMAX_WORD = re.compile(r"\b[Ss][Uu][Vv]\s+[Mm][Aa][Xx]\b|\b(?!SUVmax\b)[Ss][Uu][Vv][Mm][Aa][Xx]\b")
 _SUV_DECIMAL = re.compile(r"(SUVmax: \d+)\.(\d+)")
 _TIMES = re.compile(r"(?<=\d)\s*[xX×\*]\s*(?=\d)")
 _UNIT = re.compile(r"(?<=\d)(mm|cm)\b")
 _MEASURE = re.compile(r"\d+(?:[.,]\d+)?(?: x \d+(?:[.,]\d+)?)* (?:mm|cm)\b")
 _BEFORE_PUNCT = re.compile(r"\s+([,.;:)])")
 _AFTER_PAREN = re.compile(r"\(\s+")
-_COMMA_GLUE = re.compile(r"(?<=[^\W\d_]),(?=[^\W\d_])")
-_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'"})
+_COMMA_GLUE = re.compile(r",(?<=[^\W\d_],)(?=[^\W\d_])")
+_ODD_CHARS = {"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u201c": '"', "\u201d": '"', "\u2018": "'", "\u2019": "'",
+              "\t": " ", "\u00a0": " ", "\u202f": " ", "\u3000": " ", "\u200b": " "}
+_ODD_CHARS.update({chr(c): " " for c in range(0x2000, 0x200B)})
+_TRANSLATION = str.maketrans(_ODD_CHARS)
+_HAS_ODD = re.compile("[" + "".join(_ODD_CHARS) + "]")
 
 
 @lru_cache(maxsize=65536)
@@ -61,7 +72,22 @@ def canonical_tone(word: str) -> str:
 
 def normalize_tones(text: str) -> str:
     """Apply `canonical_tone` to every word of an NFC text."""
-    return _WORD.sub(lambda m: canonical_tone(m.group(0)), text)
+    pieces: list[str] = []
+    last = 0
+    for m in _CANDIDATE.finditer(text):
+        start = m.start()
+        while start > last and text[start - 1].isalpha():
+            start -= 1
+        word = text[start : m.end()]
+        fixed = canonical_tone(word)
+        if fixed != word:
+            pieces.append(text[last:start])
+            pieces.append(fixed)
+            last = m.end()
+    if not pieces:
+        return text
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 def _measure_comma(match: re.Match[str]) -> str:
@@ -70,10 +96,15 @@ def _measure_comma(match: re.Match[str]) -> str:
 
 def normalize_text(text: str) -> str:
     """The canonical spelling described in the module docstring (NFC, tones, numbers, spacing)."""
-    text = unicodedata.normalize("NFC", text).translate(_DASHES)
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
+    if _HAS_ODD.search(text):
+        text = text.translate(_TRANSLATION)
     text = normalize_tones(text)
     text = _SPACES.sub(" ", text)
-    text = "\n".join(line.strip() for line in text.split("\n")).strip()
+    if "\n" in text:
+        text = "\n".join(line.strip() for line in text.split("\n"))
+    text = text.strip()
     text = _SUVMAX_VALUE.sub("SUVmax: ", text)
     text = _SUVMAX_WORD.sub("SUVmax", text)
     text = _SUV_DECIMAL.sub(r"\1,\2", text)

@@ -21,15 +21,19 @@ _SENTENCE_END = ".!?"
 _UNPUNCTUATED_START = re.compile(r"[),;]\s+(?=Hình ảnh\b)")
 
 
-def _closing_parens(text: str) -> dict[int, int]:
-    """Map each '(' that is closed to its ')' (an unclosed '(' must not swallow the rest)."""
-    pairs: dict[int, int] = {}
+_PAREN = re.compile(r"[()]")
+_CANDIDATE = re.compile(r"[.!?\n]")
+
+
+def _paren_pairs(text: str) -> list[tuple[int, int]]:
+    """Spans of the closed parentheses (an unclosed '(' must not swallow the rest of the text)."""
+    pairs: list[tuple[int, int]] = []
     stack: list[int] = []
-    for i, ch in enumerate(text):
-        if ch == "(":
-            stack.append(i)
-        elif ch == ")" and stack:
-            pairs[stack.pop()] = i
+    for m in _PAREN.finditer(text):
+        if m.group(0) == "(":
+            stack.append(m.start())
+        elif stack:
+            pairs.append((stack.pop(), m.start()))
     return pairs
 
 
@@ -40,27 +44,25 @@ def split_sentences(text: str) -> list[str]:
     (or the end); line breaks always end one; a finding glued to the previous one after `)` or `,`
     ("…(SUVmax: 4,1) Hình ảnh …") is split off too.
     """
-    pairs = _closing_parens(text)
+    pairs = _paren_pairs(text)
+
+    def inside(pos: int) -> bool:
+        return any(o < pos < c for o, c in pairs)
+
     cuts: list[int] = []
-    skip_to = -1
-    for i, ch in enumerate(text):
-        if i < skip_to:
-            continue
-        if ch == "(" and i in pairs:
-            skip_to = pairs[i]
-            continue
-        if ch == "\n":
+    for m in _CANDIDATE.finditer(text):
+        i = m.start()
+        if m.group(0) == "\n":
             cuts.append(i + 1)
-        elif ch in _SENTENCE_END:
-            rest = text[i + 1 :]
-            stripped = rest.lstrip(" \t")
-            if not stripped or stripped[0] == "\n":
-                cuts.append(i + 1)
-            elif stripped[0].isupper() and (rest[:1].isspace() or (i > 0 and text[i - 1].isalpha())):
-                cuts.append(i + 1)
+            continue
+        rest = text[i + 1 : i + 40]
+        stripped = rest.lstrip(" \t")
+        ends = not stripped or stripped[0] == "\n"
+        starts_sentence = bool(stripped) and stripped[0].isupper() and (rest[:1].isspace() or (i > 0 and text[i - 1].isalpha()))
+        if (ends or starts_sentence) and not inside(i):
+            cuts.append(i + 1)
     for m in _UNPUNCTUATED_START.finditer(text):
-        inside = any(o < m.start() < c for o, c in pairs.items())
-        if not inside:
+        if not inside(m.start()):
             cuts.append(m.start() + 1)
     sentences: list[str] = []
     last = 0

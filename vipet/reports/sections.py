@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from vipet.reports.clauses import _SIZE, _SUV, lowered
 from vipet.reports.lexicon import REGIONS, Lexicon, load_lexicon
@@ -37,6 +38,7 @@ class _Features:
     lesion_like: bool
 
 
+@lru_cache(maxsize=65536)
 def _features(sentence: str, lex: Lexicon) -> _Features:
     low = lowered(sentence, lex)
     sites = [m.value for m in lex.sites.finditer(low)]

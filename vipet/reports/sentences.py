@@ -5,6 +5,8 @@ continuation of the previous finding) and cut a sentence naming several lesions 
 from __future__ import annotations
 
 import re
+from dataclasses import replace
+from functools import lru_cache
 
 from vipet.reports.clauses import (
     UPTAKE_KIND,
@@ -99,7 +101,26 @@ def _share_with_left(mentions: list[Mention]) -> None:
 
 
 def analyze_sentence(sentence: str, section: str, order: int, lex: Lexicon) -> SentenceResult:
-    """Everything one sentence says, as mentions and statements (see `SentenceResult`)."""
+    """Everything one sentence says, as mentions and statements (see `SentenceResult`).
+
+    Reports are templated (the same sentence recurs across thousands of studies), so the reading
+    of a (sentence, section) pair is cached and only the clause order is stamped per call.
+    """
+    cached = _analyze_cached(sentence, section, lex)
+    return SentenceResult(
+        mentions=[replace(m, order=order) for m in cached.mentions],
+        statements=list(cached.statements),
+        recommendation=cached.recommendation,
+        continuation=cached.continuation,
+    )
+
+
+@lru_cache(maxsize=65536)
+def _analyze_cached(sentence: str, section: str, lex: Lexicon) -> SentenceResult:
+    return _analyze(sentence, section, 0, lex)
+
+
+def _analyze(sentence: str, section: str, order: int, lex: Lexicon) -> SentenceResult:
     result = SentenceResult()
     low = _mask_comparisons(lowered(sentence, lex))
     if lex.physiological.search(low):
