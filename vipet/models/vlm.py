@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,7 +227,10 @@ class VisionLanguageModel(nn.Module):
         """Answers for left-padded prompts; `generation` goes to `lm.generate` (beams, sampling, penalties)."""
         embeds, _ = self.embed(images, input_ids, image_mask)
         settings = {"pad_token_id": self.prompts.pad_id, "eos_token_id": self.prompts.eos_id, **generation}
-        new_tokens = self.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, **settings)
+        with warnings.catch_warnings():
+            # Penalties on generated tokens only is what we want: the prompt is an instruction.
+            warnings.filterwarnings("ignore", message=".*with `inputs_embeds` and without `input_ids`.*")
+            new_tokens = self.lm.generate(inputs_embeds=embeds, attention_mask=attention_mask, **settings)
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
 
 

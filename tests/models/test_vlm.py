@@ -1,0 +1,156 @@
+"""The VLM over tiny GPT-2, LLaMA and Qwen2 LMs: splice, answer-only loss, LoRA, generation, save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vipet.errors import TrainError
+from vipet.models.encoders import EncoderConfig
+from vipet.models.vlm import VisionLanguageModel, VLMConfig
+from vipet.train.batching import PromptCollator, VLMCollator
+
+ENCODER = dict(input_size=[8, 16, 16], token_grid=[1, 2, 2], channels=[8, 16], out_dim=32)
+FAMILIES = ["gpt2", "llama", "qwen2"]
+
+
+def make_vlm(path: str, **overrides) -> VisionLanguageModel:
+    torch.manual_seed(0)
+    config = VLMConfig(lm=path, encoder=EncoderConfig(**ENCODER), **overrides)
+    return VisionLanguageModel.from_config(config)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_loss_is_cross_entropy_on_answer_tokens_only(family, tiny_lms, make_items):
+    model = make_vlm(tiny_lms[family])
+    items = make_items(4)
+    batch = VLMCollator(model.prompts)(items)
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    # Independent reference: shift by one, score only positions whose target is an answer token.
+    logits, labels = out["logits"][:, :-1], batch["labels"][:, 1:]
+    keep = labels != -100
+    expected = F.cross_entropy(logits[keep].float(), labels[keep])
+    assert torch.allclose(out["loss"], expected, atol=1e-5)
+    # Every answer token (and its eos) is scored, no prompt or visual token is.
+    for row, item in zip(batch["labels"], items):
+        answer = [t for t in row.tolist() if t != -100]
+        assert model.tokenizer.decode(answer[:-1]) == item["text"] and answer[-1] == model.prompts.eos_id
+    out["loss"].backward()
+    assert model.encoder.stem[0].weight.grad is not None and model.projector.net[0].weight.grad.abs().sum() > 0
+
+
+def test_visual_tokens_are_spliced_at_the_image_positions(tiny_lms, make_items):
+    model = make_vlm(tiny_lms["llama"]).eval()
+    batch = VLMCollator(model.prompts)(make_items(2))
+    embeds, _ = model.embed(batch["image"], batch["input_ids"], batch["image_mask"])
+    projected = model.projector(model.encoder(batch["image"]))
+    assert batch["image_mask"].sum(dim=1).tolist() == [4, 4]
+    assert torch.equal(embeds[batch["image_mask"]], projected.reshape(-1, projected.shape[-1]))
+    text_embeds = model.lm.get_input_embeddings()(batch["input_ids"])
+    assert torch.equal(embeds[~batch["image_mask"]], text_embeds[~batch["image_mask"]])
+    bad_mask = batch["image_mask"].clone()
+    bad_mask[0, 0] = True
+    with pytest.raises(TrainError, match="reserve 4 visual positions"):
+        model.embed(batch["image"], batch["input_ids"], bad_mask)
+
+
+def test_chat_template_is_used_only_when_the_tokenizer_has_one(tiny_lms):
+    chat = make_vlm(tiny_lms["qwen2"])
+    plain = make_vlm(tiny_lms["gpt2"])
+    assert chat.prompts.use_chat_template and not plain.prompts.use_chat_template
+    chat_ids = chat.prompts.encode_prompt("vqa", "chest", "Có hạch không?").input_ids
+    assert "<|im_start|>assistant" in chat.tokenizer.decode(chat_ids)
+    assert plain.tokenizer.decode(plain.prompts.encode_prompt("report", "chest").input_ids).rstrip().endswith("Trả lời:")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_batched_left_padded_generation_equals_one_by_one(family, tiny_lms, make_items):
+    model = make_vlm(tiny_lms[family]).eval()
+    items = make_items(3)  # a VQA prompt is longer than a report prompt: rows get padded
+    batch = PromptCollator(model.prompts)(items)
+    together = model.generate(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"],
+                              max_new_tokens=6, do_sample=False)
+    for item, text in zip(items, together):
+        one = PromptCollator(model.prompts)([item])
+        alone = model.generate(one["image"], one["input_ids"], one["attention_mask"], one["image_mask"],
+                               max_new_tokens=6, do_sample=False)
+        assert alone == [text]
+    beams = model.generate(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"],
+                           max_new_tokens=6, num_beams=2, no_repeat_ngram_size=2, repetition_penalty=1.3)
+    assert len(beams) == 3 and all(isinstance(t, str) for t in beams)
+
+
+def _randomise_lora(lm):
+    with torch.no_grad():
+        for name, param in lm.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)  # B starts at zero: make the adapter actually change outputs
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2"])
+def test_lora_merge_unmerge_and_adapter_round_trip(family, tiny_lms, make_items, tmp_path):
+    from vipet.train.config import LoRAConfig
+    from vipet.train.stages import apply_lora
+
+    model = make_vlm(tiny_lms[family], lm_mode="lora")
+    base_logits = model(**_inputs(model, make_items(2)))["logits"]
+    model.lm = apply_lora(model.lm, LoRAConfig(r=4, alpha=8, dropout=0.0))
+    trainable = {n for n, p in model.lm.named_parameters() if p.requires_grad}
+    assert trainable and all("lora_" in n for n in trainable)
+    _randomise_lora(model.lm)
+    model.eval()
+    inputs = _inputs(model, make_items(2))
+    adapted = model(**inputs)["logits"]
+    assert not torch.allclose(adapted, base_logits, atol=1e-4)
+    model.lm.merge_adapter()
+    assert torch.allclose(model(**inputs)["logits"], adapted, atol=1e-4)
+    model.lm.unmerge_adapter()
+    assert torch.allclose(model(**inputs)["logits"], adapted, atol=1e-5)
+    with model.lm.disable_adapter():
+        assert torch.allclose(model(**inputs)["logits"], base_logits, atol=1e-5)
+    model.save_pretrained(tmp_path / "vlm")
+    assert (tmp_path / "vlm" / "lm_adapter" / "adapter_config.json").exists() and not (tmp_path / "vlm" / "lm").exists()
+    reloaded = VisionLanguageModel.from_pretrained(tmp_path / "vlm").eval()
+    assert torch.allclose(reloaded(**inputs)["logits"], adapted, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["frozen", "full"])
+def test_save_and_load_give_identical_outputs(mode, tiny_lms, make_items, tmp_path):
+    model = make_vlm(tiny_lms["gpt2"], lm_mode=mode, aux_bow_weight=0.5).eval()
+    if mode == "full":
+        with torch.no_grad():
+            model.lm.get_input_embeddings().weight.add_(0.1)  # a tuned LM must be saved, not re-read from the base
+    inputs = _inputs(model, make_items(2))
+    model.save_pretrained(tmp_path / "vlm")
+    assert (tmp_path / "vlm" / "lm").exists() == (mode == "full")
+    reloaded = VisionLanguageModel.from_pretrained(tmp_path / "vlm").eval()
+    assert torch.equal(reloaded(**inputs)["logits"], model(**inputs)["logits"])
+    assert reloaded.bow_head is not None
+
+
+def test_bag_of_words_loss_targets_answer_tokens(tiny_lms, make_items):
+    model = make_vlm(tiny_lms["gpt2"], aux_bow_weight=1.0)
+    batch = VLMCollator(model.prompts)(make_items(2))
+    visual = model.encoder(batch["image"])
+    pooled = torch.cat([visual.mean(dim=1), visual.amax(dim=1)], dim=-1)
+    logits = model.bow_head(pooled)
+    targets = torch.zeros_like(logits)
+    for row, labels in enumerate(batch["labels"].tolist()):
+        for token in labels:
+            if token not in (-100, model.prompts.eos_id, model.prompts.pad_id):
+                targets[row, token] = 1.0
+    expected = F.binary_cross_entropy_with_logits(logits, targets)
+    assert torch.allclose(model.bag_of_words_loss(visual, batch["labels"]), expected, atol=1e-6)
+
+
+def test_missing_lm_is_a_clear_error(tmp_path):
+    with pytest.raises(TrainError, match="cannot load a causal LM"):
+        VisionLanguageModel.from_config(VLMConfig(lm=str(tmp_path / "nothing-here"), encoder=EncoderConfig(**ENCODER)))
+    with pytest.raises(TrainError, match="not a saved VLM folder"):
+        VisionLanguageModel.from_pretrained(tmp_path)
+
+
+def _inputs(model, items):
+    batch = VLMCollator(model.prompts)(items)
+    return {"images": batch["image"], **{k: batch[k] for k in ("input_ids", "attention_mask", "image_mask", "labels")}}
