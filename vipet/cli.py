@@ -222,6 +222,25 @@ def vqa(
         typer.echo(dumps_jsonl(to_jsonl_records(pairs, image_path, sample_id)), nl=False)
 
 
+@app.command()
+def synth(
+    out: Path = typer.Argument(..., help="Output folder of the synthetic cohort (created; rerun to resume)."),
+    n: int = typer.Option(20, "--n", help="Number of studies."),
+    seed: int = typer.Option(0, "--seed", help="Cohort seed: same seed and options give byte-identical files."),
+    fmt: str = typer.Option("vimed", "--format", help="vimed (npz + JSON + metadata.csv), dicom or nifti."),
+    size: str = typer.Option("small", "--size", help="small (CT 128x128, PET 64x64) or full (512x512, 256x256)."),
+    workers: int = typer.Option(1, "--workers", help="Parallel worker processes."),
+) -> None:
+    """Write a synthetic whole-body PET/CT cohort with Vietnamese reports and truth.jsonl."""
+    from vipet.synth import write_cohort
+
+    try:
+        path = write_cohort(out, n=n, seed=seed, format=fmt, size=size, workers=workers, progress=True)
+    except VipetError as exc:
+        _fail(exc)
+    typer.echo(f"wrote {n} {size} studies ({fmt}) to {path}; ground truth in {path / 'truth.jsonl'}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
     app()
 
