@@ -45,6 +45,7 @@ class PetCtDataset(Dataset):
         all_rows = rows if rows is not None else read_manifest(self.root)
         splits = {split} if isinstance(split, str) else (set(split) if split is not None else None)
         wanted = set(regions) if regions is not None else None
+        self.full_text = {r["study_key"]: r["report_text"] for r in all_rows if r["region"] == WHOLE}
         self.rows = [r for r in all_rows
                      if (splits is None or r["split"] in splits) and (wanted is None or r["region"] in wanted)
                      and r["report_text"].strip()]
@@ -120,7 +121,8 @@ class VQADataset(PetCtDataset):
         items: list[tuple[int, str | None, str]] = []
         self._numbers: list[int] = []
         for i, row in enumerate(self.rows):
-            for n, qa in enumerate(qa_pairs(row["report_text"], max_pairs=self.max_questions)):
+            text = self.full_text.get(row["study_key"], row["report_text"])
+            for n, qa in enumerate(qa_pairs(text, row["region"], max_pairs=self.max_questions)):
                 items.append((i, qa["question"], qa["answer"]))
                 self._numbers.append(n)
         if self.rows and not items:

@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from vipet.data.config import WHOLE
 from vipet.data.tasks import qa_pairs, report_prompt, vqa_available
 from vipet.fsutil import atomic_write_bytes, atomic_write_json
 
@@ -29,6 +30,7 @@ HF_COLUMNS = ("sample_id", "study_key", "region", "split", "image_path", "image_
 def task_records(rows: list[dict[str, Any]], with_vqa: bool = True) -> list[dict[str, Any]]:
     """One record per report target and per question, across every manifest row with text."""
     records = []
+    full_text = {r["study_key"]: r["report_text"] for r in rows if r["region"] == WHOLE}
     for row in rows:
         if not row["report_text"].strip():
             continue
@@ -37,7 +39,7 @@ def task_records(rows: list[dict[str, Any]], with_vqa: bool = True) -> list[dict
         records.append(base | {"task": "report", "prompt": report_prompt(row["region"]), "question": None,
                                "text": row["report_text"]})
         if with_vqa:
-            for n, qa in enumerate(qa_pairs(row["report_text"])):
+            for n, qa in enumerate(qa_pairs(full_text.get(row["study_key"], row["report_text"]), row["region"])):
                 records.append(base | {"sample_id": f"{row['sample_id']}:q{n}", "task": "vqa", "prompt": qa["question"],
                                        "question": qa["question"], "text": qa["answer"]})
     return records

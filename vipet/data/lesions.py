@@ -67,6 +67,12 @@ def sample_lesions(
 
 def _truth_lesions(truth, boxes, out_shape, grid, ct_grid, flipped, ct_depth):
     out: dict[str, list[dict[str, Any]]] = {name: [] for name in (WHOLE, *REGIONS)}
+
+    def to_grid(stored_index: list[float]) -> np.ndarray:
+        """A stored-CT index -> the head-first cache grid."""
+        z, y, x = (float(c) for c in stored_index)
+        return map_point(grid, ct_grid, (ct_depth - 1 - z if flipped else z, y, x))
+
     for lesion in truth.get("lesions", []):
         record = {k: v for k, v in lesion.items() if k != "expert"}
         record["expert"] = lesion.get("expert")
@@ -74,11 +80,9 @@ def _truth_lesions(truth, boxes, out_shape, grid, ct_grid, flipped, ct_depth):
         centre = lesion.get("center_ct_index")
         grid_index = None
         if centre is not None:
-            z, y, x = (float(c) for c in centre)
-            if flipped:
-                z = ct_depth - 1 - z
-            grid_index = map_point(grid, ct_grid, (z, y, x))
+            grid_index = to_grid(centre)
             record["center_grid_index"] = [round(float(c), 3) for c in grid_index]
+        members = [to_grid(m["center_ct_index"]) for m in lesion.get("members") or [] if m.get("center_ct_index")]
         for name in (WHOLE, *REGIONS):
             if name != WHOLE and lesion.get("region") != name:
                 continue
@@ -86,9 +90,15 @@ def _truth_lesions(truth, boxes, out_shape, grid, ct_grid, flipped, ct_depth):
             if grid_index is not None:
                 voxel = box_voxel(grid_index, boxes[name], out_shape)
                 entry["center_voxel"] = voxel
-                entry["inside"] = all(-0.5 <= v <= n - 0.5 for v, n in zip(voxel, out_shape))
+                entry["inside"] = _inside(voxel, out_shape)
+            if members:  # multi-site findings (both axillae, several nodes): every site must be in view
+                entry["members_inside"] = all(_inside(box_voxel(m, boxes[name], out_shape), out_shape) for m in members)
             out[name].append(entry)
     return out
+
+
+def _inside(voxel: list[float], shape: tuple[int, int, int]) -> bool:
+    return all(-0.5 <= v <= n - 0.5 for v, n in zip(voxel, shape))
 
 
 def extract_from_text(text: str) -> list[dict[str, Any]]:

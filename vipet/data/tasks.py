@@ -24,15 +24,19 @@ def report_prompt(region: str) -> str:
     return f"Mô tả hình ảnh PET/CT vùng {REGION_NAMES_VI.get(region, region)} và đưa ra nhận định."
 
 
-def qa_pairs(text: str, *, max_pairs: int | None = None) -> list[dict[str, Any]]:
-    """Question/answer pairs the report toolkit writes from `text` (`question, answer, type, closed`)."""
-    if not text.strip():
+def qa_pairs(full_text: str, region: str = WHOLE, *, max_pairs: int | None = None) -> list[dict[str, Any]]:
+    """Question/answer pairs (`question, answer, type, closed`) the report toolkit writes for one region.
+
+    `full_text` is the whole report: the toolkit finds the region's findings itself, which is more
+    faithful than questioning a region's section out of context.
+    """
+    if not full_text.strip():
         return []
     try:
         from vipet.reports.vqa import generate_vqa
     except ImportError as exc:
         raise BuildError(f"VQA needs vipet.reports.vqa, which is not available ({exc})") from None
-    pairs = [dict(p) for p in generate_vqa(text)]
+    pairs = [dict(p) for p in generate_vqa(full_text, region=region)]
     return pairs[:max_pairs] if max_pairs else pairs
 
 
