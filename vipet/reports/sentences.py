@@ -86,6 +86,15 @@ def _clause_cuts(low: str, lex: Lexicon) -> list[int]:
     return cuts
 
 
+def _with_fixes(sentence: str, fixed_lower: str) -> str:
+    """The sentence with the lexicon's typo fixes (found in its lower case) applied, case kept."""
+    if fixed_lower == sentence.lower():
+        return sentence
+    return "".join(
+        (f.upper() if o.isupper() else f) if o.lower() != f else o for o, f in zip(sentence, fixed_lower)
+    )
+
+
 def _share_with_left(mentions: list[Mention]) -> None:
     """Coordinated clauses share what only the last one states (uptake, judgement, location)."""
     for i in range(len(mentions) - 2, -1, -1):
@@ -122,7 +131,9 @@ def _analyze_cached(sentence: str, section: str, lex: Lexicon) -> SentenceResult
 
 def _analyze(sentence: str, section: str, order: int, lex: Lexicon) -> SentenceResult:
     result = SentenceResult()
-    low = _mask_comparisons(lowered(sentence, lex))
+    fixed = lowered(sentence, lex)
+    sentence = _with_fixes(sentence, fixed)
+    low = _mask_comparisons(fixed)
     if lex.physiological.search(low):
         sites = _pick_sites(list(lex.sites.finditer(low)))
         result.statements.append(Statement(sentence, section, "physiological", sites))
