@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from vipet.eval.ngrams import NgramCounts, TokenCorpus, count_ngrams, document_frequency, encode_corpus, lookup
+from vipet.eval.ngrams import NgramCounts, TokenCorpus, count_ngrams, document_frequency, encode_corpus, gather, lookup
 
 N_ORDER = 4
 SIGMA = 6.0
@@ -49,8 +49,7 @@ def cider_d(corpus: TokenCorpus, counts: NgramCounts | None = None, n: int = N_O
     ref_index = counts.seq[ref_rows] - n_samples
     owner = corpus.ref_owner[ref_index]
     query = owner * g + counts.gram[ref_rows]
-    found = lookup(hyp_key, query)
-    hyp_value = np.where(found >= 0, value[hyp_rows][np.maximum(found, 0)], 0.0) if len(hyp_key) else np.zeros(len(query))
+    hyp_value = gather(value[hyp_rows], lookup(hyp_key, query))
     ref_value = value[ref_rows]
     dot = np.bincount(
         ref_index * n + order[ref_rows], weights=np.minimum(hyp_value, ref_value) * ref_value, minlength=corpus.n_refs * n

@@ -183,8 +183,7 @@ def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
     ref_count = counts.count[ref_rows]
     ref_order = counts.order[ref_rows].astype(np.int64)
 
-    found = lookup(hyp_key, ref_key)
-    matched_hyp = np.where(found >= 0, hyp_count[np.maximum(found, 0)], 0)
+    matched_hyp = gather(hyp_count, lookup(hyp_key, ref_key))
     per_ref = np.bincount(
         ref_index * n_orders + ref_order,
         weights=np.minimum(matched_hyp, ref_count),
@@ -192,8 +191,7 @@ def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
     ).reshape(corpus.n_refs, n_orders)
 
     max_key, max_count = _max_by_key(ref_key, ref_count, already_unique=bool(np.all(corpus.refs_per_sample == 1)))
-    found_max = lookup(max_key, hyp_key)
-    clipped = np.where(found_max >= 0, np.minimum(hyp_count, max_count[np.maximum(found_max, 0)]), 0)
+    clipped = np.minimum(hyp_count, gather(max_count, lookup(max_key, hyp_key)))
     hyp_order = counts.order[hyp_rows].astype(np.int64)
     max_ref = np.bincount(
         counts.seq[hyp_rows] * n_orders + hyp_order, weights=clipped, minlength=n * n_orders
@@ -225,6 +223,13 @@ def lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     at = np.searchsorted(sorted_keys, queries)
     at_clipped = np.minimum(at, len(sorted_keys) - 1)
     return np.where(sorted_keys[at_clipped] == queries, at_clipped, -1)
+
+
+def gather(values: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """values[found] where found >= 0, else 0 (also when `values` is empty)."""
+    if len(values) == 0:
+        return np.zeros(len(found), dtype=values.dtype)
+    return np.where(found >= 0, values[np.maximum(found, 0)], 0)
 
 
 def _max_by_key(keys: np.ndarray, values: np.ndarray, already_unique: bool) -> tuple[np.ndarray, np.ndarray]:

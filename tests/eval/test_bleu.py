@@ -1,0 +1,100 @@
+"""BLEU: hand-computed cases for each convention, and equality with pycocoevalcap and NLTK on real reports."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import numpy as np
+import pytest
+
+from vipet.eval import bleu
+from vipet.eval.ngrams import encode_corpus
+
+
+def _scores(hyp: str, refs: list[str], convention: str) -> np.ndarray:
+    corpus = encode_corpus([hyp.split()], [[r.split() for r in refs]])
+    return bleu.bleu_from_stats(bleu.bleu_stats(corpus).sum(axis=0), convention)
+
+
+def test_standard_bleu_hand_computed():
+    # unigrams 3/4, bigrams 2/3, trigrams 1/2, 4-grams 0/1, equal lengths (no brevity penalty)
+    scores = _scores("a b c d", ["a b c e"], "standard")
+    assert scores[0] == pytest.approx(0.75, abs=1e-12)
+    assert scores[1] == pytest.approx(math.sqrt(0.75 * 2 / 3), abs=1e-12)
+    assert scores[2] == pytest.approx((0.75 * 2 / 3 * 0.5) ** (1 / 3), abs=1e-12)
+    assert scores[3] == 0.0  # one zero precision -> 0 without smoothing
+
+
+def test_coco_bleu_keeps_pycocoevalcap_epsilons():
+    scores = _scores("a b c d", ["a b c e"], "coco")
+    # even equal lengths get pycocoevalcap's tiny brevity factor: ratio (4 + 1e-15) / (4 + 1e-9) < 1
+    penalty = math.exp(1 - (4 + 1e-9) / (4 + 1e-15))
+    expected = ((3 + 1e-15) / (4 + 1e-9) * (2 + 1e-15) / (3 + 1e-9) * (1 + 1e-15) / (2 + 1e-9) * 1e-15 / (1 + 1e-9)) ** 0.25
+    assert scores[3] == pytest.approx(expected * penalty, rel=1e-12)
+    assert scores[0] == pytest.approx((3 + 1e-15) / (4 + 1e-9) * penalty, rel=1e-12)
+
+
+def test_brevity_penalty_and_closest_reference_length():
+    assert _scores("a b", ["a b c d"], "standard")[1] == pytest.approx(math.exp(1 - 4 / 2), abs=1e-12)
+    # reference lengths 3 and 6 around a 4-token hypothesis: the closest (3) is used, no penalty
+    corpus = encode_corpus([["a", "b", "c", "d"]], [[["a", "b", "c"], list("abcdef")]])
+    assert bleu.closest_ref_lengths(corpus).tolist() == [3]
+    # a tie (3 and 5 around 4) takes the shorter, as pycocoevalcap and NLTK do
+    corpus = encode_corpus([["a", "b", "c", "d"]], [[list("abcde"), ["a", "b", "c"]]])
+    assert bleu.closest_ref_lengths(corpus).tolist() == [3]
+
+
+def test_clipping_uses_the_maximum_count_over_references():
+    corpus = encode_corpus([["the"] * 4], [[["the", "x"], ["the", "the", "y"]]])
+    stats = bleu.bleu_stats(corpus)
+    assert stats[0, 0] == 2 and stats[0, 4] == 4  # 2 clipped unigram matches of 4 guesses
+
+
+def test_empty_prediction_scores_zero():
+    assert np.all(_scores("", ["a b c"], "standard") == 0.0)
+    assert np.all(_scores("", ["a b c"], "coco") < 1e-6)
+
+
+def test_nltk_method4_hand_computed():
+    corpus = encode_corpus([["a", "b", "c", "d", "e"]], [[["a", "b", "x", "d", "e", "f"]]])
+    value = bleu.nltk_bleu4_from_stats(bleu.nltk_bleu_stats(corpus).sum(axis=0))
+    p3 = math.log(5) / 10 / 3  # first zero order: 1 / (2^1 * 5 / ln 5) over 3 trigrams
+    p4 = math.log(5) / 20 / 2  # second: 1 / (2^2 * 5 / ln 5) over 2 four-grams
+    expected = math.exp(1 - 6 / 5) * math.exp(0.25 * (math.log(0.8) + math.log(0.5) + math.log(p3) + math.log(p4)))
+    assert float(value) == pytest.approx(expected, abs=1e-12)
+
+
+def test_nltk_no_unigram_match_is_zero():
+    corpus = encode_corpus([["a"]], [[["b"]]])
+    assert float(bleu.nltk_bleu4_from_stats(bleu.nltk_bleu_stats(corpus).sum(axis=0))) == 0.0
+
+
+def test_equals_pycocoevalcap_on_real_reports(real_pairs):
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    predictions, references = real_pairs
+    gts = {i: [r.lower() for r in refs] for i, refs in enumerate(references)}
+    res = {i: [p.lower()] for i, p in enumerate(predictions)}
+    with contextlib.redirect_stdout(io.StringIO()):
+        oracle, oracle_per_sample = Bleu(4).compute_score(gts, res)
+    ours, ours_per_sample = bleu.compute_score(gts, res)
+    assert np.max(np.abs(np.array(oracle) - np.array(ours))) < 1e-9
+    assert np.max(np.abs(np.array(oracle_per_sample).T - ours_per_sample)) < 1e-9
+
+
+def test_equals_nltk_corpus_bleu_on_real_reports(real_pairs):
+    from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
+
+    predictions, references = real_pairs
+    hyps = [p.split() for p in predictions]
+    refs = [[r.split() for r in rs] for rs in references]
+    oracle = corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method4)
+    ours = bleu.nltk_bleu4_from_stats(bleu.nltk_bleu_stats(encode_corpus(hyps, refs)).sum(axis=0))
+    assert abs(float(ours) - oracle) < 1e-9
+    # a corpus where several n-gram orders have no match exercises every smoothing branch
+    short = [h[:3] for h in hyps[:5]]
+    oracle = corpus_bleu(refs[:5], short, smoothing_function=SmoothingFunction().method4)
+    ours = bleu.nltk_bleu4_from_stats(bleu.nltk_bleu_stats(encode_corpus(short, refs[:5])).sum(axis=0))
+    assert abs(float(ours) - oracle) < 1e-9
