@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
+from functools import lru_cache
 from typing import Any, Callable
 
 from vipet.reports.extract import Finding, analyze_report
@@ -35,12 +36,20 @@ _TRAILING_LOCATION = re.compile(r"^(?P<body>.+?(?:chuyển hóa FDG|\)))(?P<loc>
 _HEAD_LOCATION = re.compile(r"^(?P<head>Hình ảnh [^,()]+?)(?P<loc> ở [^,()]+?)(?P<rest>, .+?chuyển hóa FDG)(?P<end>\.?)$")
 
 
+@lru_cache(maxsize=8)
+def _synonym_folder(lex: Lexicon) -> tuple[re.Pattern[str], dict[str, str]]:
+    """One regex over every non-first synonym spelling, and the first spelling of its group."""
+    first = {variant: group[0] for group in lex.synonyms for variant in group[1:]}
+    body = "|".join(re.escape(v) for v in sorted(first, key=len, reverse=True)) or r"(?!x)x"
+    return re.compile(rf"(?<!\w)(?:{body})(?!\w)"), first
+
+
+@lru_cache(maxsize=65536)
 def _canonical(text: str, lex: Lexicon) -> str:
     """A phrase compared as a fact: lower case, no punctuation, synonyms folded to their first form."""
     low = " ".join(_PUNCT.sub(" ", text.lower()).split())
-    for group in lex.synonyms:
-        for variant in group[1:]:
-            low = re.sub(rf"(?<!\w){re.escape(variant)}(?!\w)", group[0], low)
+    pattern, first = _synonym_folder(lex)
+    low = pattern.sub(lambda m: first[m.group(0)], low)
     for lead in ("ở ", "tại "):
         if low.startswith(lead):
             low = low[len(lead) :]
@@ -191,8 +200,9 @@ def augment_report(
         if "reorder" in operations and key != "impression" and len(mixed) > 1:
             rng.shuffle(mixed)
         shuffled[key] = mixed
+    expected = report_facts(original, lex)
     for candidate in (_render(shuffled), _render(in_order)):
         text = candidate.full_text()
-        if facts_preserved(original, text, lex):
+        if report_facts(text, lex) == expected:
             return text
     return original.full_text()
