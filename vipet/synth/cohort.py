@@ -30,7 +30,7 @@ from vipet.synth.vqa_facts import vqa_facts
 
 AVID_MIN_SUV = 1.8  # below this a planned-avid lesion reads as non-avid (it vanished into blur)
 HIGH_UPTAKE_SUV = 3.0  # "tăng chuyển hóa" above, "tăng nhẹ" below
-_LOOKUP_XY, _LOOKUP_Z = 128, 6.6  # sampling grid of finding positions, the same for every size
+_LOOKUP_XY, _LOOKUP_Z = 96, 6.6  # sampling grid of finding positions, the same for every size
 
 
 def generate_study(index: int, seed: int, size: str = "small") -> tuple[Study, dict[str, Any]]:

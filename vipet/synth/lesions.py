@@ -138,16 +138,23 @@ class _Sampler:
         if lateral and side is None:
             side = "right" if self.rng.random() < 0.5 else "left"
         sides = ["right", "left"] if side == "bilateral" else [side]
-        members = []
+        members: list[Member] = []
+        member_sides: list[str | None] = []
         for i in range(count):
             node_side = sides[i % len(sides)] if lateral else None
             node_size = size if i == 0 else (max(int(size[0] * self.u(0.6, 0.9)), 4), max(int(size[1] * self.u(0.6, 0.9)), 4))
             semi = _semi(node_size, self.rng)
             center = place_node(self.body, self.lookup, station, node_side, semi, self.rng)
-            if i > 0:
-                center = (center[0] + self.u(-12, 12), center[1] + self.u(-4, 4), center[2] + self.u(-4, 4))
+            same_side = [m for m, s in zip(members, member_sides) if s == node_side]
+            if same_side:  # a chain along z, touching but not overlapping the nodes already there
+                step = len(same_side)
+                sign = 1.0 if step % 2 else -1.0
+                reach = same_side[0].semi[0] + semi[0] + 2.0 + (step - 1) // 2 * (2 * semi[0] + 2.0)
+                first = same_side[0].center
+                center = (first[0] + sign * reach, first[1] + self.u(-3, 3), first[2] + self.u(-3, 3))
             target = None if suv is None else (suv if i == 0 else suv * self.u(0.6, 0.9))
             members.append(Member(center, semi, target, self.u(0.7, 1.0)))
+            member_sides.append(node_side)
         site = name
         if lateral and side:
             prefix = "bên " if station.startswith("cervical") and side != "bilateral" else ""
@@ -173,12 +180,21 @@ class _Sampler:
         lung = self.body.solid(f"lung_{side}")
         wall = "thành sau" if self.rng.random() < 0.6 else "thành bên"
         zc = lung.center[0] + self.u(-0.2, 0.4) * lung.semi[0]
+        thick = self.u(4.0, 6.5)
         if wall == "thành sau":
-            center = (zc, lung.center[1] + 0.9 * lung.semi[1], lung.center[2] + SIGN[side] * 0.3 * lung.semi[2])
-            semi = (self.u(20, 35), self.u(4.0, 6.5), self.u(20, 30))
+            start = (zc, lung.center[1], lung.center[2] + SIGN[side] * 0.3 * lung.semi[2])
+            direction, semi = (0.0, 1.0, 0.0), (self.u(20, 35), thick, self.u(20, 30))
         else:
-            center = (zc, lung.center[1], lung.center[2] + SIGN[side] * 0.93 * lung.semi[2])
-            semi = (self.u(20, 35), self.u(20, 30), self.u(4.0, 6.5))
+            start = (zc, lung.center[1], lung.center[2])
+            direction, semi = (0.0, 0.0, SIGN[side]), (self.u(20, 35), self.u(20, 30), thick)
+        # Walk from inside the lung to the chest wall; the thickening lines the lung side of it.
+        center = start
+        for step in np.arange(0.0, 200.0, 2.0):
+            probe = tuple(start[i] + direction[i] * step for i in range(3))
+            if self.lookup.at(probe) != LUNG and step > 0:  # type: ignore[arg-type]
+                break
+            center = probe  # type: ignore[assignment]
+        center = tuple(center[i] - direction[i] * thick * 0.3 for i in range(3))  # type: ignore[assignment]
         member = Member(center, semi, suv, self.u(0.7, 1.0), restrict_to=(LUNG,))
         finding = Finding("pleural_thickening", "chest", "Lồng ngực", "pleura", side,
                           f"màng phổi {wall} bên {SIDE_VI[side]}", "pleural", judgement, [member])

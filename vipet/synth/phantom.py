@@ -14,7 +14,7 @@ import numpy as np
 from vipet.synth.anatomy import (
     AIR, BONE_CORTEX, BONE_MARROW, CSF, DISC, FAT, MEDIASTINUM, MUSCLE, SKIN, SOFT_TISSUE, VISCERAL_FAT, Body,
 )
-from vipet.synth.shapes import Grid, paint
+from vipet.synth.shapes import Grid, label_mask, paint
 
 _SLAB = 12  # slices per broadcast slab: 12 x 512 x 512 float32 temporaries are 12 MB each
 
@@ -124,7 +124,7 @@ def _paint_ellipse_stack(
             iry, irx = inner
             inside &= (dx / col(irx[part])) ** 2 + (dy / col(iry[part])) ** 2 > 1.0
         view = labels[zi, ys, xs]  # a copy (fancy z index): written back below
-        inside &= np.isin(view, np.asarray(only_on, dtype=np.uint8))
+        inside &= label_mask(view, only_on)
         view[inside] = np.broadcast_to(col(values[part]).astype(np.uint8), inside.shape)[inside]
         labels[zi, ys, xs] = view
 

@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 
 from vipet.synth.lesions import Finding, Member
-from vipet.synth.shapes import Grid, bbox_slices, occupancy, rotation_zyx
+from vipet.synth.shapes import Grid, bbox_slices, label_mask, occupancy, rotation_zyx
 
 TRUNCATE = 3.0  # Gaussian kernel half-width in sigmas, shared by the local solve and the global blur
 MAX_GAIN = 50.0  # cap on activity / target for lesions far below the resolution
@@ -39,7 +39,7 @@ def _member_occupancy(member: Member, grid: Grid, labels: np.ndarray):
         return None
     box, frac = occ
     if member.restrict_to is not None:
-        frac = frac * np.isin(labels[box], np.asarray(member.restrict_to, dtype=labels.dtype))
+        frac = frac * label_mask(labels[box], member.restrict_to)
     return box, frac
 
 
@@ -103,31 +103,34 @@ def plant_pet(activity: np.ndarray, labels: np.ndarray, grid: Grid, findings: li
     Lesions are planted one after another on the map that already holds the earlier ones, so a
     node next to another node (or next to the heart) is solved against its true surroundings.
     """
-    masks: dict[int, list[PlantedMask]] = {}
+    masks: dict[int, list[PlantedMask]] = {i: [] for i in range(len(findings))}
     margin = [TRUNCATE * s * sp for s, sp in zip(sigma, grid.spacing)]
-    for index, finding in enumerate(findings):
-        masks[index] = []
-        for member in finding.members:
-            occ = _member_occupancy(member, grid, labels)
-            if occ is None:
-                continue
-            box, frac = occ
-            mask = measurement_mask(frac)
-            masks[index].append(PlantedMask(box, mask))
-            if member.suv_target is None:
-                value = member.tissue_suv
-            else:
-                reach = [(sl.stop - sl.start) * sp / 2.0 + m for sl, sp, m in zip(box, grid.spacing, margin)]
-                center = [(sl.start + sl.stop) / 2.0 * sp for sl, sp in zip(box, grid.spacing)]
-                big = bbox_slices(grid, center, reach)
-                assert big is not None
-                inner = tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, big))
-                frac_big = np.zeros([g.stop - g.start for g in big], dtype=np.float32)
-                frac_big[inner] = frac
-                mask_big = np.zeros(frac_big.shape, dtype=bool)
-                mask_big[inner] = mask
-                value = solve_activity(activity[big], frac_big, mask_big, sigma, member.suv_target)
-            activity[box] = activity[box] * (1.0 - frac) + np.float32(value) * frac
+    # Cold and non-avid solids first, then avid ones from the least to the most avid: a solid is
+    # solved against everything already planted, and a hotter neighbour planted later can only
+    # raise, never erase, the peak of a cooler one.
+    order = sorted(((i, m) for i, f in enumerate(findings) for m in f.members),
+                   key=lambda item: -1.0 if item[1].suv_target is None else item[1].suv_target)
+    for index, member in order:
+        occ = _member_occupancy(member, grid, labels)
+        if occ is None:
+            continue
+        box, frac = occ
+        mask = measurement_mask(frac)
+        masks[index].append(PlantedMask(box, mask))
+        if member.suv_target is None:
+            value = member.tissue_suv
+        else:
+            reach = [(sl.stop - sl.start) * sp / 2.0 + m for sl, sp, m in zip(box, grid.spacing, margin)]
+            center = [(sl.start + sl.stop) / 2.0 * sp for sl, sp in zip(box, grid.spacing)]
+            big = bbox_slices(grid, center, reach)
+            assert big is not None
+            inner = tuple(slice(b.start - g.start, b.stop - g.start) for b, g in zip(box, big))
+            frac_big = np.zeros([g.stop - g.start for g in big], dtype=np.float32)
+            frac_big[inner] = frac
+            mask_big = np.zeros(frac_big.shape, dtype=bool)
+            mask_big[inner] = mask
+            value = solve_activity(activity[big], frac_big, mask_big, sigma, member.suv_target)
+        activity[box] = activity[box] * (1.0 - frac) + np.float32(value) * frac
     return masks
 
 

@@ -109,6 +109,13 @@ def norm_field(
     return box, acc ** np.float32(1.0 / power)
 
 
+def label_mask(labels: np.ndarray, allowed: Sequence[int]) -> np.ndarray:
+    """labels in `allowed` for uint8 label arrays, by table lookup (several times faster than isin)."""
+    table = np.zeros(256, dtype=bool)
+    table[np.asarray(allowed, dtype=np.intp)] = True
+    return table[labels]
+
+
 def paint(
     labels: np.ndarray,
     grid: Grid,
@@ -128,7 +135,7 @@ def paint(
     inside = r <= 1.0
     view = labels[box]
     if only_on is not None:
-        inside &= np.isin(view, np.asarray(only_on, dtype=view.dtype))
+        inside &= label_mask(view, only_on)
     view[inside] = value
 
 
