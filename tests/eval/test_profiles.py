@@ -95,3 +95,60 @@ def test_profile_provenance_and_unknown_profile():
     assert get_profile("coco").info["lowercase"] is True
     with pytest.raises(EvalError, match="unknown profile"):
         get_profile("bertscore")
+
+
+class _Tokens:
+    """A rouge_score tokenizer returning pre-computed tokens, so the oracle sees exactly our tokens."""
+
+    def __init__(self, tokenize):
+        self._tokenize = tokenize
+
+    def tokenize(self, text):
+        return self._tokenize(text)
+
+
+def test_default_profile_equals_the_oracles_on_the_same_tokens(real_pairs):
+    import sacrebleu
+    from nltk.translate.meteor_score import meteor_score
+    from pycocoevalcap.cider.cider import Cider
+    from rouge_score import rouge_scorer
+
+    predictions, references = real_pairs
+    profile = get_profile("default")
+    ours = score_nlg(predictions, references, profile)
+    hyp = [profile.tokenize(p) for p in predictions]
+    refs = [[profile.tokenize(r) for r in rs] for rs in references]
+    assert any("chuyển" in tokens for tokens in hyp)  # Vietnamese letters intact
+    streams = [[" ".join(rs[k]) if k < len(rs) else None for rs in refs] for k in range(2)]
+    for n in range(1, 5):
+        oracle = sacrebleu.metrics.BLEU(tokenize="none", smooth_method="none", max_ngram_order=n, force=True)
+        assert abs(ours[f"bleu_{n}"] - oracle.corpus_score([" ".join(h) for h in hyp], streams).score) < 1e-9
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=_Tokens(profile.tokenize))
+    rouge = [scorer.score_multi(rs, p) for p, rs in zip(predictions, references)]
+    for name, key in (("rouge_1", "rouge1"), ("rouge_2", "rouge2"), ("rouge_l", "rougeL")):
+        assert abs(ours[name] - 100 * np.mean([r[key].fmeasure for r in rouge])) < 1e-9, name
+
+    class NoWordNet:
+        def synsets(self, word):
+            return []
+
+    class Identity:
+        def stem(self, word):
+            return word
+
+    meteor = [meteor_score(r, h, preprocess=lambda w: w, stemmer=Identity(), wordnet=NoWordNet()) if h else 0.0
+              for h, r in zip(hyp, refs)]
+    assert abs(ours["meteor"] - 100 * np.mean(meteor)) < 1e-9
+    cider, _ = Cider().compute_score({i: [" ".join(r) for r in rs] for i, rs in enumerate(refs)},
+                                     {i: [" ".join(h)] for i, h in enumerate(hyp)})
+    assert abs(ours["cider_d"] - 100 * cider) < 1e-9
+    chrf_streams = [[rs[k] if k < len(rs) else None for rs in references] for k in range(2)]
+    assert abs(ours["chrf"] - sacrebleu.corpus_chrf(predictions, chrf_streams).score) < 1e-9
+
+
+def test_default_profile_word_segmentation_and_provenance():
+    profile = get_profile("default", word_segmentation=True)
+    assert "chuyển_hóa" in profile.tokenize("Tăng chuyển hóa FDG ở thùy trên phổi phải.")
+    assert profile.info["word_segmentation"] is True and profile.info["tokenizer_info"]["mode"] == "word"
+    scores = score_nlg(["Tăng chuyển hóa FDG."], ["Tăng chuyển hóa FDG."], profile)
+    assert scores["rouge_l"] == pytest.approx(100.0) and scores["bleu_1"] == pytest.approx(100.0)

@@ -69,7 +69,7 @@ def library_versions() -> dict[str, str]:
 
 def _default_profile(word_segmentation: bool) -> Profile:
     try:
-        from vipet.reports.tokenize import TOKENIZER_INFO, tokenize
+        from vipet.reports.tokenize import tokenize, tokenizer_info
     except ImportError as exc:  # the report toolkit is a hard dependency of the default profile
         raise EvalError(f"the default profile needs vipet.reports.tokenize ({exc})") from None
     mode = "word" if word_segmentation else "syllable"
@@ -84,7 +84,7 @@ def _default_profile(word_segmentation: bool) -> Profile:
         scale=100.0,
         info={
             "tokenizer": f"vipet.reports.tokenize(mode={mode!r})",
-            "tokenizer_info": dict(TOKENIZER_INFO),
+            "tokenizer_info": tokenizer_info(mode),
             "unicode_normalization": "NFC",
             "lowercase": True,
             "punctuation": "split off as separate tokens (kept)",
