@@ -57,9 +57,9 @@ def load_corpus(path: Path, n: int, seed: int = 0) -> list[str]:
 
 def clear_caches() -> None:
     sentence_module._analyze_cached.cache_clear()
-    from vipet.reports import clauses, sections
+    from vipet.reports import sections, spans
 
-    clauses._paren_spans.cache_clear()
+    spans.paren_spans.cache_clear()
     sections._features.cache_clear()
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vipet.errors import ReportError
 from vipet.reports.extract import analyze_report, extract_findings, extract_lesions
@@ -208,3 +210,19 @@ def test_plain_text_and_typos() -> None:
 def test_unknown_scope_is_an_error() -> None:
     with pytest.raises(ReportError, match="unknown scope"):
         extract_lesions("x", scope="lung")
+
+
+_WORDS = (
+    "Hình ảnh khối mờ nốt hạch kính mờ dải mờ tràn dịch màng phổi ở tại thùy trên dưới phổi phải trái rốn carina "
+    "khí quản kích thước đường kính 12 x 9 mm vài tăng không nhẹ chuyển hóa FDG SUVmax: 5,2 ( ) , . và khả năng do "
+    "viêm di căn Chưa phát hiện Không sinh lý Hạch lớn nhất bờ tua gai dính vào xâm lấn Cần lưu ý theo dõi"
+).split()
+
+
+@given(st.lists(st.sampled_from(_WORDS), max_size=60))
+@settings(max_examples=200, deadline=None)
+def test_any_word_salad_reads_without_error(words: list[str]) -> None:
+    text = " ".join(words)
+    for lesion in extract_lesions(text, scope="all"):
+        assert lesion.type != ABSENT
+        assert lesion.suv_max is None or lesion.suv_max == 5.2

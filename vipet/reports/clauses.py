@@ -12,37 +12,32 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from vipet.reports.lexicon import Lexicon, Match, Site
 from vipet.reports.normalize import parse_number
+from vipet.reports.spans import (
+    LOCATION_WORD,
+    OPENER,
+    SIDE,
+    SIZE,
+    SUV,
+    capitalize,
+    clean,
+    cut_at_attribute,
+    depth0,
+    dims_mm,
+    is_location_segment,
+    location_end,
+    pick_sites,
+    segments_after,
+    size_text,
+    sites_in,
+    trailing_location,
+    walk_back,
+)
 
 UPTAKE_KIND = "tăng chuyển hóa"
 GENERIC_KINDS = frozenset({"tổn thương", "khối", UPTAKE_KIND})
-
-_SUV = re.compile(r"suvmax: (\d+(?:,\d+)?)")
-_VALUE = r"(?:vài|\d+(?:,\d+)?(?: x \d+(?:,\d+)?)*) (?:mm|cm)\b"
-_SIZE = re.compile(
-    r"(?<!\w)(?P<lead>(?:(?:khối hạch|hạch|nốt|nang|khối|tổn thương|đám|đoạn dày nhất) lớn nhất\s+)?"
-    r"(?:có\s+)?(?P<word>kích thước|đường kính|đoạn dài|dài|lớp dịch dày|dày)?\s*"
-    r"(?P<qual>(?:nhỏ|khoảng|dưới|trên|trung bình)\s+)?)(?P<value>" + _VALUE + ")"
-)
-_DIMS = re.compile(r"\d+(?:,\d+)?")
-_OPENER = re.compile(
-    r"(?<!\w)(?:nhiều khả năng|khả năng|có thể|tương ứng|chưa loại trừ|nghi ngờ|phù hợp|gợi ý|theo dõi|"
-    r"do (?:viêm|metastases?|di căn|xơ hóa|u|lao|quá sản|mỡ nâu|phản ứng)|đã được|"
-    r"sau (?:phẫu thuật|điều trị|xạ trị|hóa trị)|mức độ|số lượng|lớp dịch)(?!\w)"
-)
-_LOCATION_WORD = re.compile(r"(?<!\w)(?:ở|tại)\s+")
-_POSITIONAL = re.compile(
-    r"(?:trước|sau|cạnh|dưới|trên|bên|dọc|quanh|hai|phía|ngoại vi|trung tâm|nhóm|hạch|thùy|hạ phân thùy|"
-    r"phân thùy|đỉnh|nền|rốn|cửa sổ|thành|vùng|giữa|chân|thân|cuống|đốt|xương|tại|ở|và|mặt|góc|hố|"
-    r"[ivx]+\b|\d)",
-)
-_LEVEL = re.compile(r"(?:đoạn\s+)?(?:cao|thấp|giữa)$")
-_SIDE = re.compile(r"(?:\s+(?:bên\s+)?(?:phải|trái)|\s+(?:hai|2)\s+bên)?")
-_SO_VOI = re.compile(r"so với[^,)]*")
-_PAREN = re.compile(r"[()]")
 _LEADING = re.compile(r"[\s,;]*(?:và\s+)?")
 
 
@@ -93,158 +88,6 @@ class SentenceResult:
     continuation: bool = False
 
 
-def lowered(text: str, lex: Lexicon) -> str:
-    """Lower case of the same length, with the lexicon's same-length typo fixes applied."""
-    low = text.lower()
-    if len(low) != len(text):
-        low = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-    for wrong, right in lex.typos:
-        if len(wrong) == len(right) and wrong in low:
-            low = low.replace(wrong, right)
-    return low
-
-
-@lru_cache(maxsize=8192)
-def _paren_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """Spans of the closed parentheses of a text (cached: every helper of a clause asks for them)."""
-    spans, stack = [], []
-    for m in _PAREN.finditer(text):
-        if m.group(0) == "(":
-            stack.append(m.start())
-        elif stack:
-            spans.append((stack.pop(), m.end()))
-    return tuple(spans)
-
-
-def _mask_comparisons(low: str) -> str:
-    """Blank out comparisons with earlier scans, which restate old sizes and SUVs."""
-    chars = list(low)
-    for a, b in _paren_spans(low):
-        inner = low[a:b]
-        if "so với" in inner:
-            keep = a + 1 + len(_SUV.match(inner[1:]).group(0)) if _SUV.match(inner[1:]) else a + 1
-            chars[keep : b - 1] = " " * (b - 1 - keep)
-    masked = "".join(chars)
-    return _SO_VOI.sub(lambda m: " " * len(m.group(0)), masked)
-
-
-def _sites_in(low: str, lex: Lexicon, start: int = 0, end: int | None = None) -> list[Match]:
-    return list(lex.sites.finditer(low, start, end))
-
-
-def _pick_sites(matches: list[Match]) -> tuple[Site, ...]:
-    strong = [m.value for m in matches if not m.value.weak]
-    return tuple(dict.fromkeys(strong or [m.value for m in matches]))
-
-
-def _depth0(low: str, pos: int) -> bool:
-    return all(not (a < pos < b) for a, b in _paren_spans(low))
-
-
-def _first(positions: list[int], default: int) -> int:
-    return min([p for p in positions if p >= 0] or [default])
-
-
-def _size_text(m: re.Match[str]) -> str:
-    lead, word, value = m.group("lead"), m.group("word") or "", m.group("value")
-    if "lớn nhất" in lead:
-        return " ".join(m.group(0).split())
-    if word in ("đường kính", "dài", "đoạn dài", "lớp dịch dày"):
-        return " ".join(f"{word} {m.group('qual') or ''}{value}".split())
-    return value
-
-
-def _dims(value: str) -> tuple[float, ...]:
-    if value.startswith("vài"):
-        return ()
-    scale = 10.0 if value.endswith("cm") else 1.0
-    return tuple(parse_number(n) * scale for n in _DIMS.findall(value))
-
-
-def _is_location_segment(segment: str, lex: Lexicon) -> bool:
-    seg = segment.strip(" ,;")
-    if not seg or lex.uptake.match(seg) or _SIZE.match(seg) or lex.invasion.startswith(seg) or lex.shape.startswith(seg):
-        return False
-    if _OPENER.match(seg):
-        return False
-    site = lex.sites.startswith(seg)
-    if len(seg.split()) <= 2 and _LEVEL.match(seg):
-        return True  # "đoạn cao, thấp": a second level of the same structure
-    return site is not None or _POSITIONAL.match(seg) is not None
-
-
-_BACK_WORDS = frozenset("trước sau cạnh dưới trên dọc bên phải trái quanh phía hai 2 và trong ngoài giữa".split())
-
-
-def _walk_back(low: str, start: int, floor: int) -> int:
-    """Extend a location leftwards over relational words ("trước", "cạnh phải") before its site."""
-    while True:
-        head = low[floor:start].rstrip()
-        word = head.rsplit(" ", 1)[-1] if head else ""
-        if not word or word not in _BACK_WORDS:
-            return start
-        start = floor + len(head) - len(word)
-
-
-def _trailing_location(low: str, start: int, end: int, lex: Lexicon) -> tuple[int, int] | None:
-    """A site named after the head without "ở" ("…(SUVmax: 3,4) cạnh thành chậu trái").
-
-    Sites inside an invasion segment are used only when the clause names no other site.
-    """
-    candidates: list[tuple[bool, int]] = []
-    for a, b in _segments_after(low, start, end):
-        seg = low[a:b]
-        in_invasion = lex.invasion.search(seg) is not None
-        for site in _sites_in(low, lex, a, b):
-            if _depth0(low, site.start):
-                candidates.append((in_invasion, site.start))
-                break
-    if not candidates:
-        return None
-    _, site_start = min(candidates)
-    loc_start = _walk_back(low, site_start, start)
-    return loc_start, _location_end(low, loc_start, end, lex)
-
-
-def _location_end(low: str, start: int, end: int, lex: Lexicon) -> int:
-    """Where a location that begins at `start` stops: at the next attribute of the clause."""
-    stops = [end]
-    for pattern in (lex.uptake, _SIZE, _OPENER, _SUV):
-        found = pattern.search(low, start, end)
-        if found:
-            stops.append(found.start())
-    stop = min(stops)
-    for i in range(start, stop):
-        ch = low[i]
-        if ch == "," and _depth0(low, i) and not _is_location_segment(low[i + 1 : stop], lex):
-            return i
-        if ch == "(":
-            close = low.find(")", i)
-            inner = low[i + 1 : close if close > 0 else stop]
-            if close < 0 or any(c.isdigit() for c in inner) or not _sites_in(inner, lex):
-                return i
-    return stop
-
-
-def _segments_after(low: str, start: int, end: int) -> list[tuple[int, int]]:
-    """Comma-separated segments at parenthesis depth 0 within [start, end)."""
-    cuts = [i for i in range(start, end) if low[i] == "," and _depth0(low, i)]
-    bounds = [start] + [c + 1 for c in cuts] + [end + 1]
-    return [(bounds[k], bounds[k + 1] - 1) for k in range(len(bounds) - 1)]
-
-
-def _cut_at_attribute(low: str, a: int, b: int, lex: Lexicon) -> int:
-    stops = [b]
-    for pattern in (lex.uptake, _OPENER, _SUV, _SIZE):
-        found = pattern.search(low, a + 1, b)
-        if found:
-            stops.append(found.start())
-    paren = low.find("(", a, b)
-    if paren >= 0:
-        stops.append(paren)
-    return min(stops)
-
-
 def _uptake_label(match: re.Match[str] | None, suv: float | None, lex: Lexicon) -> str | None:
     if match is None:
         return None
@@ -263,19 +106,78 @@ def _uptake_label(match: re.Match[str] | None, suv: float | None, lex: Lexicon) 
     return labels["high"] if suv is not None and suv >= lex.high_suvmax else labels["increased"]
 
 
-def _clean(text: str) -> str:
-    text = " ".join(text.split()).strip(" ,;:.-")
-    for lead in ("và ", "ở ", "tại "):
-        if text.lower().startswith(lead):
-            text = text[len(lead) :]
-    for tail in (" có", " là", " và"):
-        if text.endswith(tail):
-            text = text[: -len(tail)]
-    return text.strip(" ,;:")
+@dataclass
+class _Located:
+    location: str = ""
+    sites: tuple[Site, ...] = ()
+    start: int = -1
+    end: int = -1
+    type_text: str | None = None  # set when the location was cut out of the head
 
 
-def _capitalize(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def _span(orig: str, low: str, lex: Lexicon, start: int, end: int, type_text: str | None = None) -> _Located:
+    return _Located(clean(orig[start:end]), pick_sites(sites_in(low, lex, start, end)), start, end, type_text)
+
+
+def _locate(
+    orig: str, low: str, lex: Lexicon, p0: int, head_end: int, end: int,
+    kind: str, kind_match: Match | None, uptake: re.Match[str] | None, loc_word: re.Match[str] | None,
+) -> _Located:
+    """The clause's location, tried in order of how explicitly the report states it."""
+    if loc_word is not None:  # "… ở thùy dưới phổi trái"
+        return _span(orig, low, lex, loc_word.end(), location_end(low, loc_word.end(), end, lex))
+    after_kind = kind_match.end if kind_match else p0
+    embedded = sites_in(low, lex, after_kind, head_end)
+    if embedded and kind != UPTAKE_KIND:  # "Hình ảnh hạch rốn phổi phải có kích thước …"
+        start = walk_back(low, embedded[0].start, after_kind)
+        return _span(orig, low, lex, start, location_end(low, start, end, lex), clean(orig[:start]))
+    within = sites_in(low, lex, p0, head_end)
+    if kind == UPTAKE_KIND and within:
+        return _span(orig, low, lex, within[0].start, head_end)
+    trailing = lex.sites.startswith(low[uptake.end() : end]) if uptake is not None else None
+    if kind == UPTAKE_KIND and trailing is not None:  # "Hình ảnh tăng chuyển hóa FDG rốn phổi hai bên"
+        start = uptake.end() + trailing.start
+        return _span(orig, low, lex, start, location_end(low, start, end, lex))
+    inner = sites_in(low, lex, kind_match.start, kind_match.end) if kind_match is not None else []
+    if inner:
+        # The kind names its site ("tràn dịch màng phổi"): like the experts, the location is what
+        # follows the kind ("bên trái"), else the site inside the kind with its side.
+        type_text = clean(orig[: kind_match.end])
+        remainder = clean(orig[kind_match.end : head_end])
+        if remainder:
+            return _Located(remainder, pick_sites(inner), kind_match.end, head_end, type_text)
+        side = SIDE.match(low, kind_match.end)
+        stop = side.end() if side else kind_match.end
+        return _Located(clean(orig[inner[0].start : stop]), pick_sites(inner), inner[0].start, stop, type_text)
+    fallback = trailing_location(low, head_end, end, lex)
+    return _span(orig, low, lex, *fallback) if fallback is not None else _Located()
+
+
+def _invasion_and_shapes(orig: str, low: str, lex: Lexicon, head_end: int, end: int) -> tuple[str, list[str]]:
+    """Comma segments after the head that describe invasion ("dính vào …") or shape ("bờ tua gai")."""
+    invasion: list[str] = []
+    shapes: list[str] = []
+    extending = False  # an invasion list goes on over plain site segments ("…, xương hàm trên")
+    for a, b in segments_after(low, head_end, end):
+        seg = low[a:b]
+        lead = len(seg) - len(seg.lstrip())
+        cut = cut_at_attribute(low, a + lead, b, lex)
+        if lex.invasion.startswith(seg):
+            invasion.append(clean(orig[a + lead : cut]))
+            extending = cut == b
+        elif lex.shape.startswith(seg):
+            shapes.append(clean(orig[a + lead : cut]))
+            extending = False
+        elif extending and cut > a + lead and is_location_segment(seg, lex):
+            invasion[-1] = f"{invasion[-1]}, {clean(orig[a + lead : cut])}"
+            extending = cut == b
+        else:
+            extending = False
+    return ", ".join(i for i in invasion if i), shapes
+
+
+def _first(positions: list[int], default: int) -> int:
+    return min([p for p in positions if p >= 0] or [default])
 
 
 def analyze_clause(
@@ -291,115 +193,52 @@ def analyze_clause(
     if prefix is not None:
         p0 += prefix.end
         p0 += len(low[p0:]) - len(low[p0:].lstrip())
-    uptakes = [m for m in lex.uptake.finditer(low, p0, end)]
-    uptake = next((m for m in uptakes if _depth0(low, m.start())), uptakes[0] if uptakes else None)
-    suv_match = _SUV.search(low)
+    uptakes = list(lex.uptake.finditer(low, p0, end))
+    uptake = next((m for m in uptakes if depth0(low, m.start())), uptakes[0] if uptakes else None)
+    suv_match = SUV.search(low)
     suv = parse_number(suv_match.group(1)) if suv_match else None
-    sizes = [m for m in _SIZE.finditer(low, p0, end)]
-    loc_word = next((m for m in _LOCATION_WORD.finditer(low, p0, end) if _depth0(low, m.start())), None)
-    comma = next((i for i in range(p0, end) if low[i] == "," and _depth0(low, i)), -1)
+    sizes = list(SIZE.finditer(low, p0, end))
+    loc_word = next((m for m in LOCATION_WORD.finditer(low, p0, end) if depth0(low, m.start())), None)
+    comma = next((i for i in range(p0, end) if low[i] == "," and depth0(low, i)), -1)
+    opener, invasion_cue = OPENER.search(low, p0, end), lex.invasion.search(low, p0 + 1, end)
     head_end = _first(
         [comma, low.find("(", p0, end), loc_word.start() if loc_word else -1, sizes[0].start() if sizes else -1,
-         uptake.start() if uptake else -1, (m.start() if (m := _OPENER.search(low, p0, end)) else -1),
-         (m.start if (m := lex.invasion.search(low, p0 + 1, end)) else -1)],
+         uptake.start() if uptake else -1, opener.start() if opener else -1, invasion_cue.start if invasion_cue else -1],
         end,
     )
     kinds = [m for m in lex.lesions.finditer(low, p0, head_end) if m.value is not None]
     kind_match = min(kinds, key=lambda m: (m.value.priority, m.start)) if kinds else None
-    head = _clean(orig[: head_end])
-    kind = kind_match.value.kind if kind_match else None
-    type_text = head
-    increased_uptake = uptake is not None and not uptake.group("neg") and uptake.group("verb") == "tăng"
+    kind = kind_match.value.kind if kind_match else default_kind
+    type_text = clean(orig[:head_end])
     uptake_text = orig[uptake.start() : uptake.end()] if uptake else ""
-    if kind is None and default_kind is not None:
-        kind, type_text = default_kind, head
-    elif kind is None or (kind == "tổn thương" and uptake is not None and not low[head_end : uptake.start()].strip()):
-        if not increased_uptake:
+    bare_uptake = kind == "tổn thương" and uptake is not None and not low[head_end : uptake.start()].strip()
+    if kind is None or bare_uptake:  # "Hình ảnh (tổn thương) tăng chuyển hóa FDG … ở …"
+        if uptake is None or uptake.group("neg") or uptake.group("verb") != "tăng":
             return None
-        if kind is None:
-            type_text = _capitalize(uptake_text)
-        else:
-            type_text = _clean(orig[: uptake.end()])
+        type_text = capitalize(uptake_text) if kind is None else clean(orig[: uptake.end()])
         kind = UPTAKE_KIND
-    location, sites = "", ()
-    loc_start = loc_end = -1
-    if loc_word is not None:
-        loc_start = loc_word.end()
-        loc_end = _location_end(low, loc_start, end, lex)
-        location = _clean(orig[loc_start:loc_end])
-        sites = _pick_sites(_sites_in(low, lex, loc_start, loc_end))
-    else:
-        after_kind = kind_match.end if kind_match else p0
-        embedded = _sites_in(low, lex, after_kind, head_end)
-        trailing = lex.sites.startswith(low[uptake.end() : end]) if uptake is not None else None
-        if embedded and kind != UPTAKE_KIND:
-            loc_start = _walk_back(low, embedded[0].start, after_kind)
-            loc_end = _location_end(low, loc_start, end, lex)
-            location = _clean(orig[loc_start:loc_end])
-            type_text = _clean(orig[:loc_start])
-            sites = _pick_sites(_sites_in(low, lex, loc_start, loc_end))
-        elif kind == UPTAKE_KIND and _sites_in(low, lex, p0, head_end):
-            within = _sites_in(low, lex, p0, head_end)
-            loc_start, loc_end = within[0].start, head_end
-            location, sites = _clean(orig[loc_start:loc_end]), _pick_sites(within)
-        elif kind == UPTAKE_KIND and trailing is not None:
-            loc_start = uptake.end() + trailing.start
-            loc_end = _location_end(low, loc_start, end, lex)
-            location = _clean(orig[loc_start:loc_end])
-            sites = _pick_sites(_sites_in(low, lex, loc_start, loc_end))
-        elif kind_match is not None and (inner := _sites_in(low, lex, kind_match.start, kind_match.end)):
-            # The kind names its site ("tràn dịch màng phổi"): like the experts, the location is
-            # what follows the kind ("bên trái"), else the site inside it with its side.
-            sites = _pick_sites(inner)
-            remainder = _clean(orig[kind_match.end : head_end])
-            type_text = _clean(orig[: kind_match.end])
-            if remainder:
-                loc_start, loc_end, location = kind_match.end, head_end, remainder
-            else:
-                side = _SIDE.match(low, kind_match.end)
-                loc_start, loc_end = inner[0].start, side.end() if side else kind_match.end
-                location = _clean(orig[loc_start:loc_end])
-    if not location:
-        fallback = _trailing_location(low, head_end, end, lex)
-        if fallback is not None:
-            loc_start, loc_end = fallback
-            location = _clean(orig[loc_start:loc_end])
-            sites = _pick_sites(_sites_in(low, lex, loc_start, loc_end))
-    blanked = low[:loc_start] + " " * (loc_end - loc_start) + low[loc_end:] if loc_start >= 0 else low
+    located = _locate(orig, low, lex, p0, head_end, end, kind, kind_match, uptake, loc_word)
+    if located.type_text is not None:
+        type_text = located.type_text
+    blanked = low
+    if located.start >= 0:
+        blanked = low[: located.start] + " " * (located.end - located.start) + low[located.end :]
     judgement = lex.judgement(blanked, head_end, end)
-    invasion, shapes = [], []
-    extending = False  # an invasion list goes on over plain site segments ("…, xương hàm trên")
-    for a, b in _segments_after(low, head_end, end):
-        seg = low[a:b]
-        lead = len(seg) - len(seg.lstrip())
-        cut = _cut_at_attribute(low, a + lead, b, lex)
-        if lex.invasion.startswith(seg):
-            invasion.append(_clean(orig[a + lead : cut]))
-            extending = cut == b
-        elif lex.shape.startswith(seg):
-            shapes.append(_clean(orig[a + lead : cut]))
-            extending = False
-        elif extending and cut > a + lead and _is_location_segment(seg, lex):
-            invasion[-1] = f"{invasion[-1]}, {_clean(orig[a + lead : cut])}"
-            extending = cut == b
-        else:
-            extending = False
-    if shapes:
-        type_text = ", ".join([type_text] + shapes)
+    invasion, shapes = _invasion_and_shapes(orig, low, lex, head_end, end)
     return Mention(
         text=orig.strip(),
         section=section,
         order=order,
         kind=kind,
-        type_text=_capitalize(type_text),
-        location=location,
-        sites=sites,
-        size_text=" và ".join(_size_text(m) for m in sizes),
-        sizes_mm=tuple(d for m in sizes if (d := _dims(m.group("value")))),
+        type_text=capitalize(", ".join([type_text] + shapes)),
+        location=located.location,
+        sites=located.sites,
+        size_text=" và ".join(size_text(m) for m in sizes),
+        sizes_mm=tuple(d for m in sizes if (d := dims_mm(m.group("value")))),
         suv_max=suv,
         uptake=_uptake_label(uptake, suv, lex),
         uptake_text=uptake_text,
-        invasion=", ".join(i for i in invasion if i),
+        invasion=invasion,
         judgement=judgement.value if judgement else None,
         shapes=tuple(shapes),
     )

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from vipet.reports.clauses import _SIZE, _SUV, lowered
+from vipet.reports.spans import SIZE, SUV, lowered
 from vipet.reports.lexicon import REGIONS, Lexicon, load_lexicon
 from vipet.reports.parse import split_sentences
 from vipet.reports.schema import SECTION_KEYS, Report
@@ -51,9 +51,9 @@ def _features(sentence: str, lex: Lexicon) -> _Features:
     if lex.section_cues["musculoskeletal"].search(low):
         votes["musculoskeletal"] += 1.0
     lesion_like = lex.uptake.search(low) is not None or any(m.value for m in lex.lesions.finditer(low))
-    dims = frozenset(m.group("value") for m in _SIZE.finditer(low) if " x " in m.group("value"))
+    dims = frozenset(m.group("value") for m in SIZE.finditer(low) if " x " in m.group("value"))
     return _Features(
-        frozenset(_TOKENS.findall(low)), frozenset(s.group for s in sites), votes, bool(_SUV.search(low)), dims, lesion_like
+        frozenset(_TOKENS.findall(low)), frozenset(s.group for s in sites), votes, bool(SUV.search(low)), dims, lesion_like
     )
 
 

@@ -8,20 +8,9 @@ import re
 from dataclasses import replace
 from functools import lru_cache
 
-from vipet.reports.clauses import (
-    UPTAKE_KIND,
-    GENERIC_KINDS,
-    Mention,
-    SentenceResult,
-    Statement,
-    _mask_comparisons,
-    _paren_spans,
-    _pick_sites,
-    _SIZE,
-    analyze_clause,
-    lowered,
-)
+from vipet.reports.clauses import GENERIC_KINDS, UPTAKE_KIND, Mention, SentenceResult, Statement, analyze_clause
 from vipet.reports.lexicon import Lexicon, Match
+from vipet.reports.spans import SIZE, lowered, mask_comparisons, paren_spans, pick_sites
 
 _SEPARATOR = re.compile(r"(?:,\s*và\s+|,\s*|\s+và\s+)$")
 _WHOLE_NEGATION_WITHIN = 12  # a cue this close to the start negates the whole sentence
@@ -45,7 +34,7 @@ def _clause_cuts(low: str, lex: Lexicon) -> list[int]:
     That keeps "dải mờ và nốt mờ ở …" and "vài hạch ở trước carina và hạch cạnh phế quản …" whole,
     as the expert annotations do.
     """
-    spans = _paren_spans(low)
+    spans = paren_spans(low)
     quantifier = "|".join(re.escape(q) for q in sorted(lex.quantifiers, key=len, reverse=True))
     lead = re.compile(rf"(?:(?:hình ảnh)\s+)?(?:(?:{quantifier})\s+)?$")
     cuts: list[int] = []
@@ -73,7 +62,7 @@ def _clause_cuts(low: str, lex: Lexicon) -> list[int]:
             continue
         left = low[last : last + sep.start()]
         left_kinds = {m.value.kind for m in lex.lesions.finditer(left) if m.value is not None}
-        complete = lex.uptake.search(left) is not None or _SIZE.search(left) is not None
+        complete = lex.uptake.search(left) is not None or SIZE.search(left) is not None
         other_kind = (
             match.value.kind not in left_kinds
             and match.value.kind not in GENERIC_KINDS
@@ -133,9 +122,9 @@ def _analyze(sentence: str, section: str, order: int, lex: Lexicon) -> SentenceR
     result = SentenceResult()
     fixed = lowered(sentence, lex)
     sentence = _with_fixes(sentence, fixed)
-    low = _mask_comparisons(fixed)
+    low = mask_comparisons(fixed)
     if lex.physiological.search(low):
-        sites = _pick_sites(list(lex.sites.finditer(low)))
+        sites = pick_sites(list(lex.sites.finditer(low)))
         result.statements.append(Statement(sentence, section, "physiological", sites))
         return result
     negation = lex.negation.search(low)
@@ -144,7 +133,7 @@ def _analyze(sentence: str, section: str, order: int, lex: Lexicon) -> SentenceR
         kinds = [m.value.kind for m in lex.lesions.finditer(rest) if m.value is not None]
         if lex.uptake.search(rest):
             kinds.append(UPTAKE_KIND)
-        sites = _pick_sites(list(lex.sites.finditer(rest)))
+        sites = pick_sites(list(lex.sites.finditer(rest)))
         result.statements.append(
             Statement(sentence[negation.start :], section, "negative", sites, tuple(dict.fromkeys(kinds)))
         )
