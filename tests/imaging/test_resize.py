@@ -82,3 +82,26 @@ def test_bad_shapes_raise_imaging_error():
         resize_box(np.zeros((4, 4, 4)), (0, 2, 2))
     with pytest.raises(ImagingError):
         Resize((2, 2, 2))(np.zeros((4, 4, 4)), ((2.0, 2.0), (0.0, 4.0), (0.0, 4.0)))
+
+
+def test_area_kernel_is_the_block_mean_for_integer_factors_and_overlap_weights_otherwise():
+    rng = np.random.default_rng(4)
+    vol = rng.integers(-1000, 1000, size=(6, 8, 12)).astype(np.int16)
+    expected = vol.astype(np.float64).reshape(6, 4, 2, 4, 3).mean(axis=(2, 4))
+    np.testing.assert_allclose(resize_box(vol, (6, 4, 4), kernel="area"), expected, rtol=1e-5, atol=1e-3)
+    # factor 1.5: output voxel 0 covers source voxel 0 fully and half of voxel 1
+    line = np.array([[[0.0, 3.0, 6.0]]], np.float32)
+    np.testing.assert_allclose(resize_box(line, (1, 1, 2), kernel="area")[0, 0], [1.0, 5.0], atol=1e-6)
+
+
+def test_every_axis_order_gives_the_same_result():
+    rng = np.random.default_rng(5)
+    vol = rng.normal(size=(20, 24, 28)).astype(np.float32)
+    box = ((2.5, 17.0), (1.0, 23.5), (3.0, 25.0))
+    got = resize_box(vol, (7, 9, 11), box)
+    # reference: dense matrices applied with einsum, independent of the memory-walk tricks
+    mats = [axis_matrix(n, m, *b, renormalise=True)[0] for n, m, b in zip(vol.shape, (7, 9, 11), box)]
+    los = [axis_matrix(n, m, *b)[2] for n, m, b in zip(vol.shape, (7, 9, 11), box)]
+    sub = vol[los[0]:los[0] + mats[0].shape[1], los[1]:los[1] + mats[1].shape[1], los[2]:los[2] + mats[2].shape[1]]
+    ref = np.einsum("ai,bj,ck,ijk->abc", *(m.toarray() for m in mats), sub.astype(np.float64))
+    np.testing.assert_allclose(got, ref, atol=1e-4)

@@ -22,13 +22,14 @@ from vipet.data.lesions import sample_lesions
 from vipet.errors import BuildError
 from vipet.imaging.base import describe
 from vipet.imaging.crop import BodyCrop
+from vipet.imaging.landmarks import lung_profile
 from vipet.imaging.orientation import OrientHeadFirst, resolve_orientation
 from vipet.imaging.pet import PercentileScale, pet_normaliser
 from vipet.imaging.regions import REGIONS, RegionSplit, split_report
 from vipet.imaging.resample import Grid, resample_to_grid, same_field_of_view, sample_box
 from vipet.imaging.resize import Box
 from vipet.imaging.windows import MultiWindow
-from vipet.study import Study
+from vipet.study import Study, Volume
 
 CT_FILL_HU = -1000.0
 PET_FILL = 0.0
@@ -49,22 +50,31 @@ def process_study(
         missing = "CT" if study.ct is None else "PET"
         raise BuildError(f"study has no {missing} volume; the build needs both", study.source or study.key)
 
-    orientation = resolve_orientation(study.head_first, study.pet.array, study.ct.array)
-    orient = OrientHeadFirst(orientation.head_first)
-    ct_volume, pet_volume = orient(study.ct), orient(study.pet)
-    ct_grid, pet_grid = Grid.of(ct_volume), Grid.of(pet_volume)
-    grid = pet_grid if config.whole_grid == "pet" else ct_grid
-    timings["orient"] = lap()
-
-    # Whole-body arrays on the common grid: CT HU int16, PET in its own unit.
-    ct_on_grid = ct_volume.array if grid is ct_grid else resample_to_grid(ct_volume, grid, fill=CT_FILL_HU)
-    ct_on_grid = np.clip(np.rint(ct_on_grid), -32768, 32767).astype(np.int16)
-    pet_on_grid = pet_volume.array if grid is pet_grid else resample_to_grid(pet_volume, grid, fill=PET_FILL)
-    pet_on_grid = np.asarray(pet_on_grid).astype(config.pet_dtype)
+    # Whole-body arrays on the common grid (CT HU int16, PET in its unit), still in stored order:
+    # orientation and landmarks are then found on these small arrays, once.
+    ct_stored, pet_stored = study.ct, study.pet
+    stored_grid = Grid.of(pet_stored if config.whole_grid == "pet" else ct_stored)
+    ct_on_grid = _on_grid(ct_stored, stored_grid, CT_FILL_HU)
+    if ct_on_grid.dtype != np.int16:
+        ct_on_grid = np.clip(np.rint(ct_on_grid), -32768, 32767).astype(np.int16)
+    pet_on_grid = _on_grid(pet_stored, stored_grid, PET_FILL)
     timings["grid"] = lap()
 
+    lung = lung_profile(ct_on_grid)
+    orientation = resolve_orientation(study.head_first, pet_on_grid, ct_on_grid, lung)
+    orient = OrientHeadFirst(orientation.head_first)
+    ct_volume, pet_volume = orient(ct_stored), orient(pet_stored)
+    ct_grid, pet_grid = Grid.of(ct_volume), Grid.of(pet_volume)
+    grid = pet_grid if config.whole_grid == "pet" else ct_grid
+    if not orientation.head_first:
+        ct_on_grid, pet_on_grid = ct_on_grid[::-1], pet_on_grid[::-1]
+        lung = (lung[0][::-1], lung[1][::-1])
+    pet_on_grid = np.ascontiguousarray(pet_on_grid, dtype=config.pet_dtype)
+    ct_on_grid = np.ascontiguousarray(ct_on_grid)
+    timings["orient"] = lap()
+
     splitter = RegionSplit(margin_mm=config.margin_mm)
-    region_bounds = splitter(ct_on_grid, pet_on_grid, grid.spacing[0])
+    region_bounds = splitter(ct_on_grid, pet_on_grid, grid.spacing[0], lung)
     cropper = BodyCrop()
     if config.body_crop:
         box_y, box_x = cropper.box(ct_on_grid, grid.spacing)
@@ -131,7 +141,9 @@ def process_study(
                         "evidence": orientation.evidence, "flipped": not orientation.head_first},
         "regions": region_bounds.to_json(),
         "crop_box_yx": [list(box_y), list(box_x)],
-        "transforms": [describe(orient), describe(splitter), describe(cropper) | {"applied": config.body_crop},
+        "transforms": [{"name": "ResampleToGrid", "grid": config.whole_grid, "kernel": "area",
+                        "ct_dtype": "int16", "pet_dtype": config.pet_dtype},
+                       describe(orient), describe(splitter), describe(cropper) | {"applied": config.body_crop},
                        describe(pet_scale), describe(windows),
                        {"name": "SampleBox", "kernel": "triangle", "antialias": True,
                         "target_shape": list(config.target_shape), "ct_fill_hu": CT_FILL_HU, "pet_fill": PET_FILL}],
@@ -152,8 +164,6 @@ def write_renders(folder: Path, ct_hu: np.ndarray, pet: np.ndarray, grid: Grid, 
         from vipet.imaging import render
     except ImportError as exc:  # the render module belongs to another layer owner; never block a build
         return {"skipped": f"vipet.imaging.render unavailable ({exc})"}
-    from vipet.study import Study, Volume
-
     pet32 = np.asarray(pet, dtype=np.float32)
     z0, z1 = bounds.get("chest", (0, pet.shape[0]))
     chest = pet32[z0:z1]
@@ -163,6 +173,13 @@ def write_renders(folder: Path, ct_hu: np.ndarray, pet: np.ndarray, grid: Grid, 
     render.save_mip_png(view, folder / "mip.png")
     render.save_fused_png(view, z_fused, folder / "fused.png")
     return {"mip": "mip.png", "fused": "fused.png", "fused_z": z_fused}
+
+
+def _on_grid(volume: Volume, grid: Grid, fill: float) -> np.ndarray:
+    """`volume` on `grid`: itself when it already is the grid, else area-averaged or interpolated."""
+    if Grid.of(volume) == grid and (volume.affine is grid.affine):
+        return volume.array
+    return resample_to_grid(volume, grid, fill=fill)
 
 
 def _texts(study: Study) -> dict[str, str]:

@@ -27,12 +27,18 @@ def lung_profile(ct_hu: np.ndarray, stride: int | None = None) -> tuple[np.ndarr
     stride = plane_stride(ct_hu.shape) if stride is None else stride
     sampled = np.asarray(ct_hu[:, ::stride, ::stride])
     tissue = sampled > BODY_HU
-    # Pad z so the first and last slices are not treated as border everywhere by the hole fill.
-    padded = np.pad(tissue, ((1, 1), (0, 0), (0, 0)))
+    # Fill holes slice by slice: label the non-tissue voxels with in-plane connectivity only; the
+    # components touching a slice's border are outside air, every other one is enclosed by the body.
     in_plane = np.zeros((3, 3, 3), bool)
     in_plane[1] = ndimage.generate_binary_structure(2, 1)
-    filled = ndimage.binary_fill_holes(padded, structure=in_plane)[1:-1]
-    air_inside = filled & ~tissue & (sampled < LUNG_HU)
+    labels, count = ndimage.label(~tissue, structure=in_plane)
+    outside = np.zeros(count + 1, dtype=bool)
+    outside[0] = True  # label 0 is tissue itself
+    for edge in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+        outside[edge] = True
+    enclosed = ~outside[labels]
+    air_inside = enclosed & (sampled < LUNG_HU)
+    filled = tissue | enclosed
     return air_inside.sum(axis=(1, 2)).astype(np.float64), filled.sum(axis=(1, 2)).astype(np.float64)
 
 
@@ -47,9 +53,13 @@ class LungLandmarks:
     peak_area_fraction: float
 
 
-def find_lungs(ct_hu: np.ndarray) -> LungLandmarks | None:
-    """Lung landmarks of a head-first CT, or None when no lung fields stand out."""
-    area, body_area = lung_profile(ct_hu)
+def find_lungs(ct_hu: np.ndarray | None, profile: tuple[np.ndarray, np.ndarray] | None = None) -> LungLandmarks | None:
+    """Lung landmarks of a head-first CT (or of its precomputed `lung_profile`), None without lungs."""
+    if profile is None:
+        if ct_hu is None:
+            return None
+        profile = lung_profile(ct_hu)
+    area, body_area = profile
     if area.size == 0 or area.max() <= 0:
         return None
     peak_area = float(area.max())

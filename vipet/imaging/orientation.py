@@ -62,9 +62,9 @@ def pet_cue(pet: np.ndarray) -> tuple[float, dict[str, Any]]:
                    "pet_median_uptake": round(median, 6), "pet_score": round(score, 4)}
 
 
-def lung_cue(ct_hu: np.ndarray) -> tuple[float, dict[str, Any]]:
+def lung_cue(ct_hu: np.ndarray | None, profile: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[float, dict[str, Any]]:
     """Signed confidence from the lungs' centroid: + when it lies in the first half of the slices."""
-    area, body_area = lung_profile(ct_hu)
+    area, body_area = profile if profile is not None else lung_profile(ct_hu)
     if area.sum() <= 0 or area.max() < 0.05 * max(body_area.max(), 1.0):
         return 0.0, {"lung": "no lung fields found"}
     z = np.arange(len(area), dtype=np.float64)
@@ -73,12 +73,17 @@ def lung_cue(ct_hu: np.ndarray) -> tuple[float, dict[str, Any]]:
     return score, {"lung_centroid_fraction": round(centroid, 4), "lung_score": round(score, 4)}
 
 
-def detect_head_first(pet: np.ndarray | None, ct_hu: np.ndarray | None = None) -> Orientation:
-    """Decide the slice direction from whichever of PET and CT is present (arrays indexed z, y, x)."""
+def detect_head_first(pet: np.ndarray | None, ct_hu: np.ndarray | None = None,
+                      lung: tuple[np.ndarray, np.ndarray] | None = None) -> Orientation:
+    """Decide the slice direction from whichever of PET and CT is present (arrays indexed z, y, x).
+
+    `lung` is the CT's `landmarks.lung_profile` when the caller already has it (it is reused for
+    the region split, so a build computes it once).
+    """
     evidence: dict[str, Any] = {}
     total = 0.0
-    if ct_hu is not None:
-        score, info = lung_cue(ct_hu)
+    if ct_hu is not None or lung is not None:
+        score, info = lung_cue(ct_hu, lung)
         total += LUNG_WEIGHT * score
         evidence.update(info)
     if pet is not None:
@@ -92,11 +97,12 @@ def detect_head_first(pet: np.ndarray | None, ct_hu: np.ndarray | None = None) -
     return Orientation(bool(total > 0), "detected", evidence)
 
 
-def resolve_orientation(head_first: bool | None, pet: np.ndarray | None, ct_hu: np.ndarray | None) -> Orientation:
+def resolve_orientation(head_first: bool | None, pet: np.ndarray | None, ct_hu: np.ndarray | None,
+                        lung: tuple[np.ndarray, np.ndarray] | None = None) -> Orientation:
     """The study's own `head_first` when it has one, else the detected direction."""
     if head_first is not None:
         return Orientation(bool(head_first), "study", {})
-    return detect_head_first(pet, ct_hu)
+    return detect_head_first(pet, ct_hu, lung)
 
 
 def flip_z(volume: Volume) -> Volume:

@@ -64,10 +64,12 @@ class RegionSplit:
     def margin_slices(self, spacing_z: float, depth: int) -> int:
         return int(max(self.min_margin_slices, min(round(self.margin_mm / float(spacing_z)), depth // 4)))
 
-    def __call__(self, ct_hu: np.ndarray | None, pet: np.ndarray | None, spacing_z: float) -> RegionBounds:
+    def __call__(self, ct_hu: np.ndarray | None, pet: np.ndarray | None, spacing_z: float,
+                 lung: tuple[np.ndarray, np.ndarray] | None = None) -> RegionBounds:
+        """`lung` is the head-first CT's `lung_profile` when already computed."""
         depth = int((ct_hu if ct_hu is not None else pet).shape[0])  # type: ignore[union-attr]
         margin = self.margin_slices(spacing_z, depth)
-        lungs = find_lungs(ct_hu) if ct_hu is not None else None
+        lungs = find_lungs(ct_hu, lung) if (ct_hu is not None or lung is not None) else None
         if lungs is not None and lungs.base - lungs.apex >= 3:
             landmarks: dict[str, Any] = {
                 "lung_apex": lungs.apex, "lung_peak": lungs.peak, "diaphragm_dome": lungs.dome,

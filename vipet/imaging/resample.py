@@ -69,26 +69,32 @@ def sample_box(
     *,
     fill: float | None = None,
     antialias: bool = True,
+    kernel: str = "triangle",
 ) -> np.ndarray:
     """The part of `volume` (on grid `src`) under `box` (edge coordinates on grid `dst`), float32.
 
     `fill` is what lies outside the source (air -1000 HU for CT, 0 for PET); None extends edges.
+    `kernel` is "triangle" or "area" (see resize.axis_matrix; the oblique fallback is always linear).
     """
     if tuple(volume.shape) != tuple(src.shape):
         raise ImagingError(f"volume shape {volume.shape} does not match its grid {src.shape}")
     a_matrix, offset = index_map(src, dst)
     off_diagonal = np.abs(a_matrix - np.diag(np.diag(a_matrix))).max()
     if off_diagonal <= _AXIS_ALIGNED_TOL * max(1.0, np.abs(a_matrix).max()):
-        return _sample_separable(volume, np.diag(a_matrix), offset, box, out_shape, fill, antialias)
+        return _sample_separable(volume, np.diag(a_matrix), offset, box, out_shape, fill, antialias, kernel)
     return _sample_affine(volume, a_matrix, offset, box, out_shape, fill, antialias)
 
 
 def resample_to_grid(
-    volume: Volume, dst: Grid, *, fill: float | None = None, antialias: bool = True
+    volume: Volume, dst: Grid, *, fill: float | None = None, antialias: bool = True, kernel: str = "area"
 ) -> np.ndarray:
-    """`volume` resampled onto the whole grid `dst` (e.g. PET onto CT, or CT onto PET), float32."""
+    """`volume` resampled onto the whole grid `dst` (e.g. PET onto CT, or CT onto PET), float32.
+
+    Area averaging by default: a coarse voxel takes the mean of the fine voxels it covers.
+    """
     box = tuple((0.0, float(n)) for n in dst.shape)
-    return sample_box(volume.array, Grid.of(volume), dst, box, dst.shape, fill=fill, antialias=antialias)  # type: ignore[arg-type]
+    return sample_box(volume.array, Grid.of(volume), dst, box, dst.shape, fill=fill, antialias=antialias,  # type: ignore[arg-type]
+                      kernel=kernel)
 
 
 def map_point(src: Grid, dst: Grid, dst_index: tuple[float, float, float]) -> np.ndarray:
@@ -105,6 +111,7 @@ def _sample_separable(
     out_shape: tuple[int, int, int],
     fill: float | None,
     antialias: bool,
+    kernel: str = "triangle",
 ) -> np.ndarray:
     """Axis-aligned map: turn the dst box into a src box (flipping axes that run backwards)."""
     src_box = []
@@ -120,7 +127,7 @@ def _sample_separable(
     view = volume
     for axis in flips:
         view = np.flip(view, axis=axis)
-    return resize_box(view, out_shape, tuple(src_box), antialias=antialias, fill=fill)  # type: ignore[arg-type]
+    return resize_box(view, out_shape, tuple(src_box), antialias=antialias, fill=fill, kernel=kernel)  # type: ignore[arg-type]
 
 
 def _sample_affine(

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from vipet.errors import ImagingError
 
 Box = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
+KERNELS = ("triangle", "area")
 
 
 def axis_matrix(
@@ -33,6 +34,7 @@ def axis_matrix(
     *,
     antialias: bool = True,
     renormalise: bool = True,
+    kernel: str = "triangle",
 ) -> tuple[sp.csr_matrix, np.ndarray, int]:
     """Sparse (n_out, n_used) weights mapping source samples [lo, lo + n_used) to output samples.
 
@@ -41,7 +43,13 @@ def axis_matrix(
     taps are rescaled to sum to one (PIL's border rule; a row with no tap inside takes the nearest
     edge voxel); otherwise the dropped share is returned per row in `outside` so the caller can
     fill it with a constant (air, zero uptake). Returns (matrix, outside_weight, lo).
+
+    `kernel` "triangle" is linear interpolation widened by the shrink factor; "area" averages the
+    source voxels under each output voxel's footprint by their overlap (the physically right way
+    to put fine CT onto a coarse PET grid) and is linear when enlarging.
     """
+    if kernel not in KERNELS:
+        raise ImagingError(f"unknown resample kernel {kernel!r}; use one of {KERNELS}")
     stop = float(n_in) if stop is None else float(stop)
     if n_in < 1 or n_out < 1 or stop <= start:
         raise ImagingError(f"bad resample axis: n_in={n_in}, n_out={n_out}, box=({start}, {stop})")
@@ -51,7 +59,11 @@ def axis_matrix(
     first = np.floor(centres - support).astype(np.int64) + 1
     taps = int(np.ceil(2.0 * support)) + 1
     index = first[:, None] + np.arange(taps, dtype=np.int64)[None, :]
-    weight = np.clip(1.0 - np.abs(index - centres[:, None]) / support, 0.0, None)
+    if kernel == "area" and antialias and scale > 1.0:
+        low, high = centres[:, None] - scale / 2.0, centres[:, None] + scale / 2.0
+        weight = np.clip(np.minimum(index + 0.5, high) - np.maximum(index - 0.5, low), 0.0, None)
+    else:
+        weight = np.clip(1.0 - np.abs(index - centres[:, None]) / support, 0.0, None)
     total = weight.sum(axis=1, keepdims=True)
     weight = weight / np.where(total > 0, total, 1.0)
     inside = (index >= 0) & (index < n_in)
@@ -84,6 +96,7 @@ def resize_box(
     *,
     antialias: bool = True,
     fill: float | None = None,
+    kernel: str = "triangle",
 ) -> np.ndarray:
     """Resample `box` of `volume` (whole volume when None) to `out_shape`, float32.
 
@@ -100,42 +113,93 @@ def resize_box(
     slab = []
     for axis in range(3):
         matrix, outside, lo = axis_matrix(
-            volume.shape[axis], out_shape[axis], *box[axis], antialias=antialias, renormalise=fill is None
+            volume.shape[axis], out_shape[axis], *box[axis], antialias=antialias, renormalise=fill is None,
+            kernel=kernel,
         )
         plans.append((matrix, outside.astype(np.float32)))
         slab.append(slice(lo, lo + matrix.shape[1]))
-    result: np.ndarray = volume[tuple(slab)]
+    result = volume[tuple(slab)]
+    fill_value = 0.0 if fill is None else float(fill)
     # Shrink first along the axis that removes the most samples: later passes then touch less data.
     order = sorted(range(3), key=lambda a: plans[a][0].shape[0] / max(plans[a][0].shape[1], 1))
     for axis in order:
         matrix, outside = plans[axis]
+        if _is_identity(matrix) and not outside.any():
+            continue  # e.g. the slice axis when only the plane is resampled
         result = _apply_axis(result, matrix, axis)
-        if fill is not None and outside.any():
+        if fill_value and outside.any():
             shape = [1, 1, 1]
             shape[axis] = -1
-            result += (float(fill) * outside).reshape(shape)
-    if result.dtype != np.float32:
-        result = result.astype(np.float32)
-    return np.ascontiguousarray(result)
+            result += (fill_value * outside).reshape(shape)
+    return np.ascontiguousarray(result, dtype=np.float32)
+
+
+def _is_identity(matrix: sp.csr_matrix) -> bool:
+    n = matrix.shape[0]
+    return (matrix.shape[1] == n and matrix.nnz == n and bool(np.all(matrix.data == 1.0))
+            and bool(np.array_equal(matrix.indices, np.arange(n))))
 
 
 def _apply_axis(volume: np.ndarray, matrix: sp.csr_matrix, axis: int) -> np.ndarray:
-    """Multiply `matrix` along one axis, choosing the memory walk that avoids big transposes."""
+    """Multiply `matrix` along one axis with a memory walk that keeps every copy contiguous.
+
+    Axis 0: one sparse product over flattened planes. Axis 1: move it first with row-sized copies,
+    multiply, move it back. Axis 2 (the contiguous one): a weighted sum of a few column gathers,
+    one per kernel tap, which beats any transpose of the volume.
+    """
     n_in = volume.shape[axis]
     if matrix.shape[1] != n_in:
         raise ImagingError(f"internal: axis {axis} has {n_in} samples, matrix expects {matrix.shape[1]}")
-    shape = list(volume.shape)
-    shape[axis] = matrix.shape[0]
+    d, h, w = volume.shape
+    factor = _block_factor(matrix)
+    if factor:  # area average over whole blocks of `factor` samples: a sum of strided views
+        picks = [slice(None)] * 3
+        picks[axis] = slice(0, None, factor)
+        out = np.array(volume[tuple(picks)], dtype=np.float32)
+        for offset in range(1, factor):
+            picks[axis] = slice(offset, None, factor)
+            out += volume[tuple(picks)]
+        out *= np.float32(1.0 / factor)
+        return out
     if axis == 0:
-        flat = np.ascontiguousarray(volume).reshape(n_in, -1)
-        return np.asarray(matrix @ flat, dtype=np.float32).reshape(shape)
-    if axis == 2:
-        flat = np.ascontiguousarray(volume).reshape(-1, n_in)
-        return np.asarray(flat @ matrix.T, dtype=np.float32).reshape(shape)
-    out = np.empty(shape, dtype=np.float32)
-    for z in range(volume.shape[0]):
-        out[z] = matrix @ volume[z]
-    return out
+        flat = np.ascontiguousarray(volume).reshape(d, h * w)
+        return np.asarray(matrix @ flat, dtype=np.float32).reshape(matrix.shape[0], h, w)
+    if axis == 1:
+        moved = np.ascontiguousarray(np.swapaxes(volume, 0, 1)).reshape(h, d * w)
+        product = np.asarray(matrix @ moved, dtype=np.float32).reshape(matrix.shape[0], d, w)
+        return np.ascontiguousarray(np.swapaxes(product, 0, 1))
+    index, weight = _taps(matrix)
+    flat = np.ascontiguousarray(volume).reshape(d * h, w)
+    out = np.zeros((d * h, matrix.shape[0]), dtype=np.float32)
+    for k in range(index.shape[1]):
+        out += np.take(flat, index[:, k], axis=1) * weight[:, k]
+    return out.reshape(d, h, matrix.shape[0])
+
+
+def _block_factor(matrix: sp.csr_matrix) -> int:
+    """f when the matrix averages consecutive, non-overlapping blocks of f samples, else 0."""
+    n_out, n_in = matrix.shape
+    if n_out == 0 or n_in % n_out or n_in == n_out:
+        return 0
+    factor = n_in // n_out
+    if matrix.nnz != n_in or not np.array_equal(matrix.indices, np.arange(n_in)):
+        return 0
+    if not np.array_equal(matrix.indptr, np.arange(0, n_in + 1, factor)):
+        return 0
+    return factor if np.allclose(matrix.data, 1.0 / factor, rtol=1e-6, atol=0) else 0
+
+
+def _taps(matrix: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """(n_out, K) column indices and weights of a CSR matrix, rows padded with zero-weight taps."""
+    counts = np.diff(matrix.indptr)
+    taps = max(int(counts.max()) if counts.size else 1, 1)
+    index = np.zeros((matrix.shape[0], taps), dtype=np.intp)
+    weight = np.zeros((matrix.shape[0], taps), dtype=np.float32)
+    rows = np.repeat(np.arange(matrix.shape[0]), counts)
+    slot = np.arange(matrix.nnz) - np.repeat(matrix.indptr[:-1], counts)
+    index[rows, slot] = matrix.indices
+    weight[rows, slot] = matrix.data
+    return index, weight
 
 
 @dataclass(frozen=True)
@@ -147,4 +211,4 @@ class Resize:
     kernel: str = "triangle"
 
     def __call__(self, volume: np.ndarray, box: Box | None = None, fill: float | None = None) -> np.ndarray:
-        return resize_box(volume, self.shape, box, antialias=self.antialias, fill=fill)
+        return resize_box(volume, self.shape, box, antialias=self.antialias, fill=fill, kernel=self.kernel)
