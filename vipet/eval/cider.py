@@ -61,8 +61,11 @@ def cider_d(corpus: TokenCorpus, counts: NgramCounts | None = None, n: int = N_O
     cosine = np.where(both, dot / np.where(both, hyp_norm * ref_norm, 1.0), dot)
     delta = bigram_len[:n_samples][corpus.ref_owner] - bigram_len[n_samples:]
     penalised = cosine * np.exp(-(delta**2) / (2 * sigma**2))[:, None]
-    per_sample_orders = np.zeros((n_samples, n))
-    np.add.at(per_sample_orders, corpus.ref_owner, penalised)
+    if corpus.n_refs == n_samples:  # one reference each: refs are in sample order
+        per_sample_orders = penalised
+    else:
+        per_sample_orders = np.zeros((n_samples, n))
+        np.add.at(per_sample_orders, corpus.ref_owner, penalised)
     return per_sample_orders.mean(axis=1) / corpus.refs_per_sample * 10.0
 
 
