@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vipet.errors import ReportError
 from vipet.reports.lexicon import LEXICON_PATH, REGIONS, PhraseMatcher, load_lexicon
@@ -69,3 +72,19 @@ def test_a_site_with_an_unknown_region_is_rejected(tmp_path: Path) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ReportError, match="unknown region 'brainstem'"):
         load_lexicon(path)
+
+
+_SYLLABLES = ["nốt", "mờ", "kính", "hạch", "phổi", "thùy", "trên", "a", "ab"]
+
+
+@given(
+    st.lists(st.lists(st.sampled_from(_SYLLABLES), min_size=1, max_size=3).map(" ".join), min_size=1, max_size=8, unique=True),
+    st.lists(st.sampled_from(_SYLLABLES + [",", "  ", "x"]), max_size=25).map(" ".join),
+)
+@settings(max_examples=200, deadline=None)
+def test_trie_matcher_finds_what_a_longest_first_alternation_finds(phrases: list[str], text: str) -> None:
+    ordered = sorted(phrases, key=len, reverse=True)
+    body = "|".join(r"\s+".join(re.escape(w) for w in p.split()) for p in ordered)
+    reference = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
+    matcher = PhraseMatcher({p: p for p in phrases})
+    assert [(m.start, m.end) for m in matcher.finditer(text)] == [m.span() for m in reference.finditer(text)]
