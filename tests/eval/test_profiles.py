@@ -74,7 +74,7 @@ def test_coco_equals_the_full_pycocoevalcap_pipeline_with_java(real_pairs):
         assert abs(ours[name] - oracle[name]) < 1e-9, name
 
 
-@pytest.mark.parametrize("profile", ["coco", "vipet-vlm"])
+@pytest.mark.parametrize("profile", ["default", "coco", "vipet-vlm"])
 def test_empty_predictions_score_zero(profile):
     scores = score_nlg(["", "   "], ["Hình ảnh khối mờ ở thùy trên phổi phải.", "Không phát hiện tràn dịch."], profile)
     assert all(v < 1e-6 for v in scores.values())

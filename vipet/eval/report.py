@@ -39,16 +39,21 @@ def write_metrics(metrics: dict[str, Any], path: str | Path) -> Path:
     return atomic_write_text(path, metrics_json_text(metrics))
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, decimals: int = 2) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
-    return f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
+    return f"{value:.{decimals}f}" if isinstance(value, (int, float)) else str(value)
 
 
-def _ci(ci: Any) -> str:
+def _ci(ci: Any, decimals: int = 2) -> str:
     if not ci or ci[0] is None:
         return ""
-    return f"[{ci[0]:.2f}, {ci[1]:.2f}]"
+    return f"[{ci[0]:.{decimals}f}, {ci[1]:.{decimals}f}]"
+
+
+def _decimals(metrics: dict[str, Any], section: str) -> int:
+    """4 decimals for scores on pycocoevalcap's native 0-1 scale, 2 for percentages."""
+    return 4 if metrics["profile"].get("name") == "coco" and not section.startswith(("report/clinical", "vqa/closed")) else 2
 
 
 def score_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
@@ -57,15 +62,19 @@ def score_rows(metrics: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     if "comparison" in metrics:
         for task, parts in metrics["comparison"].items():
             for part, section in parts.items():
+                d = _decimals(metrics, f"{task}/{part}")
                 for name, s in section["scores"].items():
                     p = "" if s["p_value"] is None else f"p={s['p_value']:.3f}"
-                    rows.append(("A − B", f"{task}/{part}", name, f"{_fmt(s['a'])} − {_fmt(s['b'])} = {_fmt(s['delta'])}", f"{_ci(s['ci95'])} {p}".strip()))
+                    delta = f"{_fmt(s['a'], d)} − {_fmt(s['b'], d)} = {_fmt(s['delta'], d)}"
+                    rows.append(("A − B", f"{task}/{part}", name, delta, f"{_ci(s['ci95'], d)} {p}".strip()))
         return rows
     for model, tasks in metrics["results"].items():
         for task, parts in tasks.items():
             for part, section in parts.items():
+                d = _decimals(metrics, f"{task}/{part}")
+                n = section.get("n", section.get("n_patients", ""))
                 for name, s in section["scores"].items():
-                    rows.append((model, f"{task}/{part} (n={section.get('n', section.get('n_patients', ''))})", name, _fmt(s["value"]), _ci(s["ci95"])))
+                    rows.append((model, f"{task}/{part} (n={n})", name, _fmt(s["value"], d), _ci(s["ci95"], d)))
     return rows
 
 
