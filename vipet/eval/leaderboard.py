@@ -1,0 +1,139 @@
+"""Leaderboards from a metrics JSON: one table per task, measured rows apart from published ones.
+
+Published numbers of the ViMed-PET paper (DOMAIN.md) are reference rows: they were measured on
+the real cohort with other tooling, so they are printed in their own table, marked as such,
+and never sorted or ranked together with the rows this run measured.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from typing import Any
+
+# (column title, section path inside results[model], score name)
+REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("BLEU-1", "report/nlg", "bleu_1"),
+    ("BLEU-2", "report/nlg", "bleu_2"),
+    ("BLEU-3", "report/nlg", "bleu_3"),
+    ("BLEU-4", "report/nlg", "bleu_4"),
+    ("ROUGE-L", "report/nlg", "rouge_l"),
+    ("METEOR", "report/nlg", "meteor"),
+    ("CIDEr-D", "report/nlg", "cider_d"),
+    ("F1-T", "report/clinical", "F1-T"),
+    ("F1-TP", "report/clinical", "F1-TP"),
+    ("F1-TF", "report/clinical", "F1-TF"),
+    ("F1-TPF", "report/clinical", "F1-TPF"),
+)
+VQA_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("closed acc.", "vqa/closed", "accuracy"),
+    ("open BLEU-1", "vqa/open", "bleu_1"),
+    ("open BLEU-4", "vqa/open", "bleu_4"),
+    ("open ROUGE-L", "vqa/open", "rouge_l"),
+    ("open METEOR", "vqa/open", "meteor"),
+)
+TASK_COLUMNS = {"report": REPORT_COLUMNS, "vqa": VQA_COLUMNS}
+SORT_COLUMN = {"report": "F1-T", "vqa": "closed acc."}
+
+# ViMed-PET paper (arXiv 2509.24739), real cohort; scale x100 as published. None: not published.
+PUBLISHED_REPORT_ROWS: tuple[dict[str, Any], ...] = (
+    {"model": "LLaVA-Med zero-shot (paper)", "BLEU-4": 0.01},
+    {"model": "M3D zero-shot (paper)", "BLEU-4": 0.04},
+    {"model": "RadFM zero-shot (paper)", "BLEU-4": 0.06},
+    {"model": "GPT-4o few-shot (paper)", "F1-T": 24.21, "F1-TP": 13.62, "F1-TF": 20.57, "F1-TPF": 7.87},
+    {"model": "best fine-tuned (paper, approx.)", "BLEU-4": 58.0, "F1-T": 51.0, "F1-TPF": 23.0},
+)
+
+
+@dataclass
+class Cell:
+    value: float | None
+    ci95: tuple[float, float] | None = None
+
+    def text(self, with_ci: bool = True) -> str:
+        if self.value is None:
+            return "–"
+        if with_ci and self.ci95 is not None:
+            return f"{self.value:.2f} [{self.ci95[0]:.2f}, {self.ci95[1]:.2f}]"
+        return f"{self.value:.2f}"
+
+
+def _lookup(model_results: dict[str, Any], section: str, score: str) -> Cell:
+    node: Any = model_results
+    for part in section.split("/"):
+        node = node.get(part) if isinstance(node, dict) else None
+    scores = (node or {}).get("scores", {}) if isinstance(node, dict) else {}
+    entry = scores.get(score)
+    if not isinstance(entry, dict):
+        return Cell(None)
+    ci = entry.get("ci95")
+    return Cell(float(entry["value"]), (float(ci[0]), float(ci[1])) if ci else None)
+
+
+def measured_table(metrics: dict[str, Any], task: str) -> list[dict[str, Any]]:
+    """Rows {model, <column>: Cell} for every model that has samples of `task`, best first."""
+    columns = TASK_COLUMNS[task]
+    rows = []
+    for model, model_results in sorted(metrics.get("results", {}).items()):
+        if task not in model_results:
+            continue
+        row: dict[str, Any] = {"model": model}
+        row.update({title: _lookup(model_results, section, score) for title, section, score in columns})
+        rows.append(row)
+    key = SORT_COLUMN[task]
+    rows.sort(key=lambda r: (-(r[key].value if r[key].value is not None else float("-inf")), r["model"]))
+    return rows
+
+
+def published_table(task: str) -> list[dict[str, Any]]:
+    """The paper's rows for `task` as Cells (no intervals were published)."""
+    if task != "report":
+        return []
+    titles = [title for title, _, _ in REPORT_COLUMNS]
+    return [{"model": r["model"], **{t: Cell(r.get(t)) for t in titles}} for r in PUBLISHED_REPORT_ROWS]
+
+
+def _markdown(rows: list[dict[str, Any]], titles: list[str], with_ci: bool) -> str:
+    lines = ["| model | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(titles)]
+    for row in rows:
+        lines.append(f"| {row['model']} | " + " | ".join(row[t].text(with_ci) for t in titles) + " |")
+    return "\n".join(lines)
+
+
+def leaderboard_markdown(metrics: dict[str, Any]) -> str:
+    """All tasks: measured rows with 95% intervals, then the paper's reference rows in their own table."""
+    parts = []
+    for task, columns in TASK_COLUMNS.items():
+        rows = measured_table(metrics, task)
+        if not rows:
+            continue
+        titles = [title for title, _, _ in columns]
+        label = "Report generation" if task == "report" else "Visual question answering"
+        parts.append(f"### {label} (measured in this run; value [95% bootstrap interval])\n\n{_markdown(rows, titles, True)}")
+        published = published_table(task)
+        if published:
+            parts.append(
+                "### Published reference rows (ViMed-PET paper, real cohort; not measured here, not comparable "
+                "to synthetic-cohort rows)\n\n" + _markdown(published, titles, False)
+            )
+    return "\n\n".join(parts) + "\n"
+
+
+def leaderboard_csv(metrics: dict[str, Any]) -> str:
+    """One long CSV: task, source (measured/published), model, metric, value, ci_low, ci_high."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["task", "source", "model", "metric", "value", "ci_low", "ci_high"])
+    for task, columns in TASK_COLUMNS.items():
+        titles = [title for title, _, _ in columns]
+        for source, rows in (("measured", measured_table(metrics, task)), ("published", published_table(task))):
+            for row in rows:
+                for title in titles:
+                    cell: Cell = row[title]
+                    if cell.value is None:
+                        continue
+                    low, high = cell.ci95 if cell.ci95 else ("", "")
+                    writer.writerow([task, source, row["model"], title, f"{cell.value:.6f}",
+                                     f"{low:.6f}" if low != "" else "", f"{high:.6f}" if high != "" else ""])
+    return buffer.getvalue()
