@@ -241,6 +241,62 @@ def synth(
     typer.echo(f"wrote {n} {size} studies ({fmt}) to {path}; ground truth in {path / 'truth.jsonl'}")
 
 
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Stage config (YAML): contrastive, alignment or finetune; see configs/."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<config name>). Rerun to resume."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Build folder overriding data.build of the config."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override train.max_steps."),
+    stop_at: Optional[int] = typer.Option(None, "--stop-at", help="Pause after this step with a checkpoint (rerun to continue)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Override the config seed."),
+) -> None:
+    """Train one stage; the run folder keeps the resolved config, seed, git revision, logs, checkpoints, model."""
+    from vipet.train.config import load_config
+    from vipet.train.run import train as train_run
+
+    overrides = {k: v for k, v in {"data.build": str(data) if data else None, "train.max_steps": max_steps,
+                                   "seed": seed}.items() if v is not None}
+    try:
+        run_config = load_config(config, overrides)
+        run_dir = out or Path("runs") / config.stem
+        summary = train_run(run_config, run_dir, stop_at=stop_at)
+    except VipetError as exc:
+        _fail(exc)
+    last = {k: round(v, 4) for k, v in summary.get("last", {}).items()}
+    typer.echo(f"{summary['steps']} steps ({summary['stop_reason']}) in {summary['seconds']:.0f} s; "
+               f"data share {summary['data_share']:.1%}; last {last}")
+    typer.echo(f"run folder: {run_dir}")
+
+
+@app.command()
+def generate(
+    run: str = typer.Argument(..., help="Run folder from `vipet train`, or a baseline: template, retrieval, majority-vqa."),
+    data: Path = typer.Argument(..., help="Build folder (from `vipet build`)."),
+    split: str = typer.Option("test", "--split", help="Split to predict."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Predictions JSONL (default: RUN/predictions/<split>.jsonl)."),
+    task: Optional[list[str]] = typer.Option(None, "--task", help="report and/or vqa (default: the run's tasks)."),
+    region: Optional[list[str]] = typer.Option(None, "--region", help="Regions to predict (default: the run's)."),
+    max_samples: Optional[int] = typer.Option(None, "--max-samples", help="Only this many samples, spread over the split."),
+    num_beams: Optional[int] = typer.Option(None, "--num-beams", help="Beam search width (1: greedy)."),
+    sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy/beam decoding."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Longest answer in tokens."),
+    repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty", help="> 1 discourages repeats."),
+) -> None:
+    """Write predictions JSONL {id, task, prediction, reference, question?, model, study} for a split."""
+    from vipet.train.predict import predict
+
+    generation = {k: v for k, v in {"num_beams": num_beams, "max_new_tokens": max_new_tokens,
+                                    "repetition_penalty": repetition_penalty}.items() if v is not None}
+    if sample:
+        generation["do_sample"] = True
+    try:
+        path = predict(run, data, split, out, tasks=task, regions=region, max_samples=max_samples,
+                       generation=generation)
+    except VipetError as exc:
+        _fail(exc)
+    typer.echo(f"predictions written to {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
     app()
 

@@ -8,6 +8,10 @@ import torch
 from vipet.models.lm_factory import CHATML_TEMPLATE, create_random_lm
 from vipet.models.small_lm import train_bpe_tokenizer
 
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine spinning OpenMP
+# workers make them several times slower.
+torch.set_num_threads(1)
+
 TEXTS = [
     "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não.",
     "Nốt mờ thùy trên phổi phải kích thước 18 x 21 mm, tăng chuyển hóa FDG (SUVmax: 5,2).",
@@ -52,7 +56,7 @@ def fake_items(n: int, seed: int = 0, size=(8, 16, 16)) -> list[dict]:
     return items
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_items():
     return fake_items
 

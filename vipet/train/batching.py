@@ -106,6 +106,9 @@ class TextAugmented(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def text_items(self):
+        return self.dataset.text_items() if hasattr(self.dataset, "text_items") else (self.dataset[i] for i in range(len(self)))
+
     def __getitem__(self, index: int) -> dict[str, Any]:
         item = dict(self.dataset[index])
         rng = np.random.default_rng([self.seed, self.epoch, index])

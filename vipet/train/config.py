@@ -38,6 +38,7 @@ class DataConfig:
     test_split: str = "test"
     max_train_samples: int | None = None
     max_val_samples: int | None = 32
+    max_questions: int | None = None  # VQA pairs kept per sample (None: all the toolkit writes)
     augment_text: float = 0.0  # probability of rewriting a training report (facts kept)
     augment_image: bool = False
     num_workers: int = 0

@@ -88,7 +88,7 @@ def prepare_run_dir(config: RunConfig, run_dir: str | Path) -> Path:
 
 
 def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None, *, resume: bool = True,
-          stop_at: int | None = None) -> dict[str, Any]:
+          stop_at: int | None = None, plot: bool = True) -> dict[str, Any]:
     """Run one stage into `run_dir`; datasets default to the build named in `config.data`.
 
     With `stop_at` the run pauses after that optimizer step (checkpoint, no final model); the same
@@ -118,8 +118,9 @@ def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None
     summary = {k: v for k, v in result.items() if k != "last"}
     summary.update({"final": FINAL_DIR, "last": result["last"], "train_samples": len(train_data), "val_samples": len(val_items)})
     atomic_write_json(run_dir / "summary.json", summary)
-    val_names = ("i2t_top1",) if config.stage == "contrastive" else ()
-    plot_training_curves(run_dir, val_metrics=val_names)
+    if plot:
+        val_names = ("i2t_top1",) if config.stage == "contrastive" else ("report.F1-T", "report.F1-TPF")
+        plot_training_curves(run_dir, val_metrics=val_names)
     return summary
 
 

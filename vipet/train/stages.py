@@ -148,25 +148,31 @@ def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]]):
 
 
 def score_records(records: list[dict[str, Any]], profile: str = "default", clinical: bool = True) -> dict[str, float]:
-    """The evaluation suite's headline numbers as a flat dict (`bleu_4`, `clinical.f1_t`, ...)."""
+    """The evaluation suite's scores as a flat dict (`report.bleu_4`, `report.F1-T`, `vqa.closed.accuracy`).
+
+    No bootstrap here (intervals are for the final test, not for a curve); per-type recalls are left out.
+    """
     try:
         from vipet.eval import evaluate_predictions
     except ImportError:  # the suite is a sibling layer; training still logs the loss without it
         return {}
-    metrics = evaluate_predictions(records, profile=profile, clinical=clinical)
-    return flatten_numbers(metrics)
+    if not records:
+        return {}
+    metrics = evaluate_predictions(records, profile=profile, clinical=clinical, n_resamples=0)
+    return flatten_scores(metrics)
 
 
-def flatten_numbers(obj: Any, prefix: str = "", depth: int = 0) -> dict[str, float]:
-    """Numeric leaves of a nested metrics dict, dotted names; intervals and settings left out."""
+def flatten_scores(metrics: dict[str, Any]) -> dict[str, float]:
+    """`results.<model>.<task>.<part>.scores.<name>.value` -> `<task>.<name>` (`<task>.<part>.<name>` for VQA)."""
     out: dict[str, float] = {}
-    if isinstance(obj, dict) and depth < 4:
-        for key, value in obj.items():
-            if key in ("ci", "interval", "settings", "versions", "per_sample", "per_study", "bootstrap"):
-                continue
-            out.update(flatten_numbers(value, f"{prefix}{key}.", depth + 1))
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        out[prefix.rstrip(".")] = float(obj)
+    for by_task in metrics.get("results", {}).values():
+        for task, parts in by_task.items():
+            for part, section in parts.items():
+                for name, score in section.get("scores", {}).items():
+                    if "[" in name or not isinstance(score, dict) or score.get("value") is None:
+                        continue
+                    key = f"{task}.{name}" if task == "report" else f"{task}.{part}.{name}"
+                    out[key] = float(score["value"])
     return out
 
 
