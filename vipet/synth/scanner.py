@@ -60,22 +60,25 @@ def grids(body: Body, size: SizePreset) -> tuple[Grid, Grid]:
 
 def make_ct(labels: np.ndarray, phys: Physiology, grid: Grid, findings: list[Finding], size: SizePreset,
             rng: np.random.Generator) -> np.ndarray:
-    """int16 HU volume: tissue table, planted findings, optional edge blur, Gaussian noise.
+    """int16 HU volume: tissue table, planted findings, optional edge blur, Gaussian noise in the body.
 
     At full size everything stays int16 (80 M voxels): the noise is drawn as indices into a table of
     65,536 rounded normal deviates, which costs a quarter of drawing float normals and rounding.
     """
+    inside = labels > 0  # air around the patient stays at exactly -1000 HU, as scanners write it
     if size.ct_smooth_vox > 0:
         hu = phys.hu[labels]
         plant_ct(hu, labels, grid, findings)
         hu = ndimage.gaussian_filter(hu, (0.0, size.ct_smooth_vox, size.ct_smooth_vox), mode="nearest")
-        hu += rng.standard_normal(hu.shape, dtype=np.float32) * np.float32(size.ct_noise_hu)
+        hu += rng.standard_normal(hu.shape, dtype=np.float32) * np.float32(size.ct_noise_hu) * inside
         np.clip(hu, HU_MIN, HU_MAX, out=hu)
         return np.rint(hu).astype(np.int16)
     hu16 = np.rint(phys.hu).astype(np.int16)[labels]
     plant_ct(hu16, labels, grid, findings)
     table = np.rint(rng.standard_normal(65536) * size.ct_noise_hu).astype(np.int16)
-    hu16 += table[rng.integers(0, 65536, hu16.shape, dtype=np.uint16)]
+    noise = table[rng.integers(0, 65536, hu16.shape, dtype=np.uint16)]
+    noise *= inside
+    hu16 += noise
     np.clip(hu16, int(HU_MIN), int(HU_MAX), out=hu16)
     return hu16
 
