@@ -173,6 +173,10 @@ def test_population_reuses_ids_and_covers_the_temporal_split():
         got = {p.study_date.month for p in plans if p.study_date.year == year}
         for split in ("val", "test"):
             assert got & set(months[split]), (year, split)
+    first_five = [plan_study(0, i) for i in range(5)]
+    splits = {("val" if p.study_date.month in MONTHS[p.study_date.year]["val"] else
+               "test" if p.study_date.month in MONTHS[p.study_date.year]["test"] else "train") for p in first_five}
+    assert splits == {"train", "val", "test"}  # even a demo-sized cohort can be split
     late = sum(p.study_date.month >= 10 for p in plans)
     assert late / len(plans) > 0.3
     assert 0.1 < sum(not p.head_first for p in plans) / len(plans) < 0.35

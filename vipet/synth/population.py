@@ -5,7 +5,7 @@ parallel, or resumed. The cohort reproduces the real cohort's traps on purpose: 
 (a repeat visit of the same person, or a different person given the same id label in another
 year), and dates follow the years and months of ViMed-PET so the paper's temporal split (2017 and
 2019: val month 11, test 12; 2018 and 2023: val 10, test 11-12) has train, val and test studies
-even in a cohort of twenty.
+in any cohort of five or more, and every (year, split) pair in any cohort of twenty.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def plan_study(seed: int, index: int) -> StudyPlan:
     rng = study_rng(seed, index, STREAM_PLAN)
     rng.random()  # the draw `_reuses_id` consumed
     year = YEARS[index % len(YEARS)]
-    split = SPLIT_CYCLE[(index // len(YEARS)) % len(SPLIT_CYCLE)]
+    split = SPLIT_CYCLE[index % len(SPLIT_CYCLE)]  # 4 years x 5 slots are coprime: 20 studies cover all pairs
     month = int(rng.choice(MONTHS[year][split]))
     day = int(rng.integers(1, 29))
     head_first = bool(rng.random() < HEAD_FIRST_PROBABILITY)
