@@ -101,6 +101,11 @@ class NgramCounts:
     count: np.ndarray
     n_grams: int
     max_order: int
+    order_starts: tuple[int, ...] = (0,)  # first gram id of each order
+
+    def order_of(self, gram: np.ndarray) -> np.ndarray:
+        """0-based order of gram ids."""
+        return np.searchsorted(np.asarray(self.order_starts[1:], dtype=np.int64), gram, side="right")
 
 
 def count_ngrams(corpus: TokenCorpus, max_order: int) -> NgramCounts:
@@ -138,10 +143,11 @@ def count_ngrams(corpus: TokenCorpus, max_order: int) -> NgramCounts:
     return NgramCounts(
         seq=uniq // n_grams,
         gram=gram,
-        order=(np.searchsorted(np.asarray(order_starts[1:]), gram, side="right")).astype(np.int8),
+        order=(np.searchsorted(np.asarray(order_starts[1:], dtype=np.int64), gram, side="right")).astype(np.int8),
         count=counts,
         n_grams=n_grams,
         max_order=max_order,
+        order_starts=tuple(order_starts),
     )
 
 
@@ -161,9 +167,10 @@ class Overlap:
     ref_total: np.ndarray
 
 
-def _split(counts: NgramCounts, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    is_hyp = counts.seq < n_samples
-    return np.flatnonzero(is_hyp), np.flatnonzero(~is_hyp)
+def _split(counts: NgramCounts, n_samples: int) -> tuple[slice, slice]:
+    """Rows of the hypotheses, then of the references (rows are sorted by sequence)."""
+    first_ref = int(np.searchsorted(counts.seq, n_samples))
+    return slice(0, first_ref), slice(first_ref, len(counts.seq))
 
 
 def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
@@ -176,21 +183,30 @@ def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
     ref_owner = corpus.ref_owner[ref_index]
     ref_key = ref_owner * g + counts.gram[ref_rows]
     ref_count = counts.count[ref_rows]
-    ref_order = counts.order[ref_rows].astype(np.int64)
+    single_ref = corpus.n_refs == n
 
-    matched_hyp = gather(hyp_count, lookup(hyp_key, ref_key))
-    per_ref = np.bincount(
-        ref_index * n_orders + ref_order,
-        weights=np.minimum(matched_hyp, ref_count),
-        minlength=corpus.n_refs * n_orders,
-    ).reshape(corpus.n_refs, n_orders)
-
-    max_key, max_count = _max_by_key(ref_key, ref_count, already_unique=bool(np.all(corpus.refs_per_sample == 1)))
-    clipped = np.minimum(hyp_count, gather(max_count, lookup(max_key, hyp_key)))
-    hyp_order = counts.order[hyp_rows].astype(np.int64)
-    max_ref = np.bincount(
-        counts.seq[hyp_rows] * n_orders + hyp_order, weights=clipped, minlength=n * n_orders
-    ).reshape(n, n_orders)
+    merged = _merge_join(hyp_key, hyp_count, ref_key, ref_count) if single_ref else None
+    if merged is not None:
+        # one reference per sample: the per-reference and the max-reference matches are the same
+        key, matched = merged
+        gram = key % g
+        per_ref = max_ref = np.bincount(
+            (key // g) * n_orders + counts.order_of(gram), weights=matched, minlength=n * n_orders
+        ).reshape(n, n_orders)
+    else:
+        ref_order = counts.order[ref_rows].astype(np.int64)
+        matched_hyp = gather(hyp_count, lookup(hyp_key, ref_key))
+        per_ref = np.bincount(
+            ref_index * n_orders + ref_order,
+            weights=np.minimum(matched_hyp, ref_count),
+            minlength=corpus.n_refs * n_orders,
+        ).reshape(corpus.n_refs, n_orders)
+        max_key, max_count = _max_by_key(ref_key, ref_count, already_unique=single_ref)
+        clipped = np.minimum(hyp_count, gather(max_count, lookup(max_key, hyp_key)))
+        hyp_order = counts.order[hyp_rows].astype(np.int64)
+        max_ref = np.bincount(
+            counts.seq[hyp_rows] * n_orders + hyp_order, weights=clipped, minlength=n * n_orders
+        ).reshape(n, n_orders)
 
     totals = np.bincount(
         counts.seq * n_orders + counts.order, weights=counts.count, minlength=(n + corpus.n_refs) * n_orders
@@ -201,6 +217,31 @@ def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
         hyp_total=np.rint(totals[:n]).astype(np.int64),
         ref_total=np.rint(totals[n:]).astype(np.int64),
     )
+
+
+def _merge_join(
+    hyp_key: np.ndarray, hyp_count: np.ndarray, ref_key: np.ndarray, ref_count: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Keys present on both sides with min(count), by ONE sort of (key, side, count) packed in int64.
+
+    Both key arrays are distinct values; after sorting, a key present on both sides appears as a
+    hypothesis entry immediately followed by its reference entry. None when the packing would
+    not fit in 63 bits (the caller then joins with binary searches).
+    """
+    if len(hyp_key) == 0 or len(ref_key) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    count_bits = max(int(max(hyp_count.max(), ref_count.max())).bit_length(), 1)
+    key_bits = int(max(hyp_key.max(), ref_key.max())).bit_length()
+    if key_bits + 1 + count_bits > 63:
+        return None
+    shift = np.int64(count_bits + 1)
+    side = np.int64(1 << count_bits)
+    packed = np.concatenate([(hyp_key << shift) | hyp_count, (ref_key << shift) | side | ref_count])
+    packed.sort()
+    keys = packed >> shift
+    pair = np.flatnonzero(keys[1:] == keys[:-1])
+    mask = np.int64((1 << count_bits) - 1)
+    return keys[pair], np.minimum(packed[pair] & mask, packed[pair + 1] & mask)
 
 
 def document_frequency(corpus: TokenCorpus, counts: NgramCounts) -> np.ndarray:
