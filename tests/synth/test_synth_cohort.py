@@ -55,6 +55,9 @@ def test_same_seed_gives_byte_identical_files_and_other_seeds_differ(cohorts, tm
     for fmt, first in cohorts.items():
         again = write_cohort(tmp_path / fmt, n=2, seed=11, format=fmt, size="small", progress=False)
         assert _digest(first) == _digest(again), fmt
+    parallel = write_cohort(tmp_path / "parallel", n=2, seed=11, format="vimed", size="small", workers=2,
+                            progress=False)
+    assert _digest(parallel) == _digest(cohorts["vimed"])  # per-study RNGs: worker count is irrelevant
     other = write_cohort(tmp_path / "other", n=2, seed=12, format="vimed", size="small", progress=False)
     a, b = _digest(cohorts["vimed"]), _digest(other)
     assert set(a) != set(b) or a != b

@@ -87,3 +87,31 @@ def test_physiological_uptake_and_ct_numbers_on_the_full_grid(full_study):
     assert core_mean(ct, ct_labels, LUNG) < -780 and 35 <= core_mean(ct, ct_labels, LIVER) <= 75
     noise = float(ct[ct_labels == LIVER].std())
     assert 5.0 < noise < 25.0  # mild CT noise
+
+
+def test_lung_lesion_diameters_on_ct_match_the_reported_size(full_study):
+    """Measure each solid lung lesion on the CT itself: the run of soft-tissue voxels through its
+    centre, along x and along y, is the reported `a x b mm` within the sampling error."""
+    _, study, truth = full_study
+    ct = study.ct.array
+    _, dy, dx = study.ct.spacing
+    # Nodules lie inside lung by construction; a mass may abut the mediastinum or chest wall.
+    lesions = [l for l in truth["lesions"] if l["kind"] == "lung_nodule" and l["texture"] in ("solid", "spiculated")
+               and min(l["size_mm"]) >= 6]
+    assert lesions
+    for lesion in lesions:
+        z, y, x = lesion["center_ct_index"]
+        solid_row, solid_col = ct[z, y, :] > -400, ct[z, :, x] > -400
+
+        def run(mask, centre):
+            lo = hi = centre
+            while lo > 0 and mask[lo - 1]:
+                lo -= 1
+            while hi < mask.size - 1 and mask[hi + 1]:
+                hi += 1
+            return hi - lo + 1
+
+        width, depth = run(solid_row, x) * dx, run(solid_col, y) * dy
+        a, b = lesion["size_mm"]
+        assert width == pytest.approx(a, abs=3.0), lesion["report_sentence"]
+        assert depth == pytest.approx(b, abs=3.0), lesion["report_sentence"]

@@ -107,7 +107,7 @@ class _Sampler:
     def lung(self, kind: str, texture: str, side: str, lobe: str, size: tuple[int, int], suv: float | None,
              judgement: str, invasion: str | None = None, tissue_suv: float = 0.6) -> Finding:
         semi = _semi(size, self.rng)
-        min_frac = 0.55 if kind == "lung_mass" else 0.85
+        min_frac = 0.55 if kind == "lung_mass" else 1.0
         center, depth = place_in_lung(self.body, self.lookup, side, lobe, semi, self.rng, min_frac)
         site = f"{LOBE_VI[lobe]} phổi {SIDE_VI[side]}"
         if kind != "lung_ggo" and max(size) >= 8 and self.rng.random() < 0.6:

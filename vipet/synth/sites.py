@@ -51,13 +51,15 @@ class LabelLookup:
     def at(self, point: tuple[float, float, float]) -> int:
         return int(self.labels[self.grid.nearest_index(point)])
 
-    def fraction(self, center: tuple[float, float, float], semi: tuple[float, float, float], allowed: tuple[int, ...]) -> float:
-        """Share of the centre and the 6 axis tips (at 90% of each semi-axis) whose label is allowed."""
+    def fraction(self, center: tuple[float, float, float], semi: tuple[float, float, float], allowed: tuple[int, ...],
+                 margin: float = 0.0) -> float:
+        """Share of the centre and the 6 axis tips (at 90% of each semi-axis, plus `margin` mm) whose
+        label is allowed; a margin keeps a lesion clear of its organ's border."""
         points = [center]
         for axis in range(3):
-            for sign in (-0.9, 0.9):
+            for sign in (-1.0, 1.0):
                 p = list(center)
-                p[axis] += sign * semi[axis]
+                p[axis] += sign * (0.9 * semi[axis] + margin)
                 points.append(tuple(p))  # type: ignore[arg-type]
         return float(np.mean([self.at(p) in allowed for p in points]))
 
@@ -133,16 +135,19 @@ def lung_lobes(side: str) -> list[str]:
 
 
 def place_in_lung(body: Body, lookup: LabelLookup, side: str, lobe: str, semi: tuple[float, float, float],
-                  rng: np.random.Generator, min_fraction: float = 0.85) -> tuple[tuple[float, float, float], str]:
-    """A centre inside a lobe and whether it is peripheral ("ngoại vi") or central ("trung tâm")."""
+                  rng: np.random.Generator, min_fraction: float = 1.0) -> tuple[tuple[float, float, float], str]:
+    """A centre inside a lobe and whether it is peripheral ("ngoại vi") or central ("trung tâm").
+
+    `min_fraction` 1 (nodules) asks for lung all around the lesion with a 6 mm margin, so it is
+    surrounded by aerated lung on CT; masses (0.55) may abut the pleura or the mediastinum."""
     lung = body.solid(f"lung_{side}")
     (w_lo, w_hi), (v_lo, v_hi) = _LOBES[(side, lobe)]
     best, best_score, best_u = None, -1.0, 0.0
-    for _ in range(60):
+    for _ in range(120):
         w, v = rng.uniform(w_lo, w_hi), rng.uniform(v_lo, v_hi)
         u = rng.uniform(-0.85, 0.85)
         c = (lung.center[0] + w * lung.semi[0], lung.center[1] + v * lung.semi[1], lung.center[2] + u * lung.semi[2])
-        score = lookup.fraction(c, semi, (LUNG,))
+        score = lookup.fraction(c, semi, (LUNG,), margin=0.0 if min_fraction < 1.0 else 6.0)
         if score > best_score:
             best, best_score, best_u = c, score, u
         if score >= min_fraction:

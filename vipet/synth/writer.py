@@ -135,7 +135,7 @@ def write_cohort(out: str | Path, n: int = 20, seed: int = 0, format: str = "vim
     todo = [i for i in range(n) if i not in records]
     failures: dict[int, str] = {}
     jobs = [(i, seed, format, size, str(out)) for i in todo]
-    with _progress(progress, n, sum(1 for i in records if i < n)) as advance:
+    with _Progress(progress, n, sum(1 for i in records if i < n)) as advance:
         for index, record, error in _run(jobs, workers):
             if record is not None:
                 records[index] = record
@@ -178,7 +178,7 @@ def _finish(out: Path, records: list[dict[str, Any]], seed: int, fmt: str, size:
         shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
 
 
-class _progress:
+class _Progress:
     """A rich progress bar (or a no-op) that counts finished studies."""
 
     def __init__(self, enabled: bool, total: int, done: int):
