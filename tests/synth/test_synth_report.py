@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-import numpy as np
 import pytest
 
 from vipet.reports.schema import FINDINGS_KEY, IMPRESSION_KEY, SECTION_KEYS, Lesion

@@ -203,12 +203,11 @@ class _Sampler:
 
     def liver(self, texture: str, size: tuple[int, int], suv: float | None, judgement: str) -> Finding:
         semi = _semi(size, self.rng)
-        center, site = place_in_liver(self.body, self.lookup, semi, self.rng)
+        center, site, segment = place_in_liver(self.body, self.lookup, semi, self.rng)
         member = Member(center, semi, suv, 0.4 if texture == "cyst" else 1.2)
         finding = Finding("liver_lesion", "abdomen_pelvis", "Ổ bụng - khung chậu", "liver",
-                          "left" if "trái" in site else "right", site, texture, judgement, [member],
-                          lobe=site.split(" gan")[0].replace("hạ phân thùy ", "") if "thùy" in site else "left",
-                          size_mm=size)
+                          "left" if segment == "left" else "right", site, texture, judgement, [member],
+                          lobe=segment, size_mm=size)
         self.findings.append(finding)
         return finding
 

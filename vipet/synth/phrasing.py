@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vipet.synth.lesions import Finding
+from vipet.synth.sites import MEDIASTINAL
 
 # Judgement code -> (impression phrases, expert "Giai đoạn chuyển hoá" value).
 JUDGEMENT_PHRASES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -123,9 +124,7 @@ def expert_type(finding: Finding) -> str:
     obj = object_phrase(finding)
     if finding.kind == "pleural_effusion":
         return "Tràn dịch màng phổi"
-    if finding.kind == "lymph_node" and finding.count > 1 and finding.station in (
-        "prevascular", "pretracheal", "right_paratracheal", "aortopulmonary", "subaortic", "subcarinal"
-    ):
+    if finding.kind == "lymph_node" and finding.count > 1 and finding.station in MEDIASTINAL:
         obj += " trung thất"
     return f"Hình ảnh {obj}"
 

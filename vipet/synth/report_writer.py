@@ -14,9 +14,10 @@ import numpy as np
 from vipet.reports.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, SECTION_KEYS, Lesion, Report
 from vipet.synth.lesions import ROUTINE_SITES, Finding
 from vipet.synth.phrasing import (
-    MALIGNANT, Style, expert_size, expert_stage, expert_type, expert_uptake, judgement_phrase, object_phrase,
+    Style, expert_size, expert_stage, expert_type, expert_uptake, judgement_phrase, object_phrase,
     size_phrase, uptake_phrase,
 )
+from vipet.synth.sites import MEDIASTINAL
 
 NO_OTHER = "Chưa phát hiện hình ảnh tăng chuyển hóa FDG khu trú, bất thường tại các vị trí khác trên xạ hình PET/CT toàn thân."
 NORMAL_IMPRESSION = "Chưa phát hiện hình ảnh tăng chuyển hóa FDG khu trú, bất thường trên xạ hình PET/CT toàn thân."
@@ -61,7 +62,7 @@ def finding_sentence(finding: Finding, style: Style, rng: np.random.Generator) -
             return _pick(rng, [f"Hình ảnh hạch {site}, {size}, {uptake}{soft}.",
                                f"Hình ảnh hạch {site} có {size}, {uptake}{soft}.",
                                f"Hình ảnh hạch có {size}, {uptake} ở {site}{soft}."])
-        where = f"trung thất ở {site}" if finding.station in _MEDIASTINAL and rng.random() < 0.4 else f"ở {site}"
+        where = f"trung thất ở {site}" if finding.station in MEDIASTINAL and rng.random() < 0.4 else f"ở {site}"
         return _pick(rng, [f"Hình ảnh {obj} {where}, hạch lớn nhất có {size}, {uptake}{soft}.",
                            f"Hình ảnh {obj} {where} (hạch lớn nhất có {size}), {uptake}{soft}."])
     if kind == "pleural_effusion":
@@ -77,7 +78,6 @@ def finding_sentence(finding: Finding, style: Style, rng: np.random.Generator) -
                        f"Hình ảnh {obj}, {size}, {uptake} ở {site}{soft}."])
 
 
-_MEDIASTINAL = ("prevascular", "pretracheal", "right_paratracheal", "aortopulmonary", "subaortic", "subcarinal")
 _ORDER = {"lung_mass": 0, "lung_nodule": 1, "lung_ggo": 2, "lymph_node": 3, "pleural_thickening": 4,
           "liver_lesion": 5, "bone_lesion": 6, "pleural_effusion": 7}
 _STATION_ORDER = ("cervical_II", "cervical_III", "supraclavicular", "hilar", "prevascular", "pretracheal",
@@ -197,6 +197,3 @@ def expert_lesion(finding: Finding) -> dict:
         stage=expert_stage(finding),
     ).to_expert()
 
-
-def is_malignant(finding: Finding) -> bool:
-    return finding.judgement in MALIGNANT

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vipet.synth.anatomy import (
-    BONE_MARROW, FAT, LIVER, LUNG, MEDIASTINUM, MUSCLE, SOFT_TISSUE, VISCERAL_FAT, Body,
+    FAT, LIVER, LUNG, MEDIASTINUM, MUSCLE, SOFT_TISSUE, VISCERAL_FAT, Body,
 )
 from vipet.synth.shapes import Grid
 
@@ -158,8 +158,9 @@ def place_in_lung(body: Body, lookup: LabelLookup, side: str, lobe: str, semi: t
 
 
 def place_in_liver(body: Body, lookup: LabelLookup, semi: tuple[float, float, float],
-                   rng: np.random.Generator) -> tuple[tuple[float, float, float], str]:
-    """A centre in the liver and its segment name (right-lobe Couinaud segments V-VIII, else left liver)."""
+                   rng: np.random.Generator) -> tuple[tuple[float, float, float], str, str]:
+    """(centre, Vietnamese site, segment) of a liver lesion: right-lobe Couinaud segments V-VIII by
+    quadrant of the right lobe, else "left" (written "gan trái")."""
     liver = body.solid("liver")
     best, best_score = liver.center, -1.0
     for _ in range(60):
@@ -170,11 +171,11 @@ def place_in_liver(body: Body, lookup: LabelLookup, semi: tuple[float, float, fl
         if score >= 0.99:
             break
     if best[2] > body.xc + 10.0:
-        return best, "gan trái"  # type: ignore[return-value]
+        return best, "gan trái", "left"  # type: ignore[return-value]
     upper = best[0] < liver.center[0]
     posterior = best[1] > liver.center[1]
     segment = {(True, True): "VII", (True, False): "VIII", (False, True): "VI", (False, False): "V"}[(upper, posterior)]
-    return best, f"hạ phân thùy {segment} gan phải"  # type: ignore[return-value]
+    return best, f"hạ phân thùy {segment} gan phải", segment  # type: ignore[return-value]
 
 
 def place_in_bone(body: Body, lookup: LabelLookup, site: str, rng: np.random.Generator) -> tuple[tuple[float, float, float], str, str, float]:
@@ -197,6 +198,3 @@ def place_in_bone(body: Body, lookup: LabelLookup, site: str, rng: np.random.Gen
             return (zc, yc, body.xc), f"thân đốt sống {name}", "midline", radius - 3.0
     raise KeyError(f"unknown bone site {site!r}")
 
-
-def in_marrow(lookup: LabelLookup, center: tuple[float, float, float]) -> bool:
-    return lookup.at(center) == BONE_MARROW

@@ -13,13 +13,13 @@ import numpy as np
 from vipet.reports.schema import REGION_SECTIONS
 from vipet.synth.lesions import Finding
 from vipet.synth.phrasing import MALIGNANT, Style, format_suv, judgement_phrase, object_phrase, size_phrase
+from vipet.synth.sites import MEDIASTINAL
 
 _PLAIN = Style("hóa", "tỉ", ",", "SUVmax: ", False)
 _PRESENCE = (
     ("Có tổn thương ở nhu mô phổi không?", "chest", lambda f: f.organ == "lung"),
     ("Có hạch trung thất tăng chuyển hóa FDG không?", "chest",
-     lambda f: f.station in ("prevascular", "pretracheal", "right_paratracheal", "aortopulmonary", "subaortic",
-                             "subcarinal") and f.uptake != "none"),
+     lambda f: f.station in MEDIASTINAL and f.uptake != "none"),
     ("Có hạch rốn phổi tăng chuyển hóa FDG không?", "chest", lambda f: f.station == "hilar" and f.uptake != "none"),
     ("Có hạch thượng đòn không?", "head_neck", lambda f: f.station == "supraclavicular"),
     ("Có hạch nách tăng chuyển hóa FDG không?", "chest", lambda f: f.station == "axillary" and f.uptake != "none"),
