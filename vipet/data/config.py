@@ -16,6 +16,7 @@ from typing import Any
 from vipet import __version__
 from vipet.errors import BuildError
 from vipet.imaging.regions import REGIONS
+from vipet.imaging.resize import KERNELS
 from vipet.imaging.windows import WINDOWS
 
 # Bump when the processing code changes what it writes for the same recipe.
@@ -38,7 +39,9 @@ class BuildConfig:
     margin_mm: overlap added on each side of a region boundary;
     body_crop: crop in-plane to the body before resizing;
     slices: also write paired axial slices ("npy" float16 stacks or "png" uint8 pairs);
-    renders: write the coronal MIP and a fused slice PNG per study.
+    renders: write the coronal MIP and a fused slice PNG per study;
+    resample_kernel: "area" (mean over each target voxel's footprint; the closest to a Lanczos or
+    an exact-footprint resample in benchmarks/build_speed.py) or "triangle" (antialiased linear).
     """
 
     target_shape: tuple[int, int, int] = (64, 128, 128)
@@ -51,6 +54,7 @@ class BuildConfig:
     pet_dtype: str = "float16"
     slices: str = "none"
     renders: bool = True
+    resample_kernel: str = "area"
 
     def __post_init__(self) -> None:
         if len(self.target_shape) != 3 or min(self.target_shape) < 1:
@@ -63,6 +67,8 @@ class BuildConfig:
             raise BuildError(f"pet normalisation must be one of {PET_NORMS}, got {self.pet_norm!r}")
         if self.pet_dtype not in ("float16", "float32"):
             raise BuildError(f"pet dtype must be float16 or float32, got {self.pet_dtype!r}")
+        if self.resample_kernel not in KERNELS:
+            raise BuildError(f"resample kernel must be one of {KERNELS}, got {self.resample_kernel!r}")
         unknown = [w for w in self.ct_windows if w not in WINDOWS]
         if unknown or not self.ct_windows:
             raise BuildError(f"unknown CT windows {unknown or '(none)'}; known: {', '.join(WINDOWS)}")

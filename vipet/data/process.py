@@ -55,8 +55,9 @@ def process_study(
     ct_stored, pet_stored = study.ct, study.pet
     stored_grid = Grid.of(pet_stored if config.whole_grid == "pet" else ct_stored)
     ct_on_grid = _on_grid(ct_stored, stored_grid, CT_FILL_HU)
-    if ct_on_grid.dtype != np.int16:
-        ct_on_grid = np.clip(np.rint(ct_on_grid), -32768, 32767).astype(np.int16)
+    if ct_on_grid.dtype != np.int16:  # e.g. float CT from NIfTI; never round the study's own array in place
+        rounded = np.rint(ct_on_grid, out=None if ct_on_grid is ct_stored.array else ct_on_grid)
+        ct_on_grid = np.clip(rounded, -32768, 32767, out=rounded).astype(np.int16)
     pet_on_grid = _on_grid(pet_stored, stored_grid, PET_FILL)
     timings["grid"] = lap()
 
@@ -96,8 +97,10 @@ def process_study(
     for name, (z0, z1) in ranges.items():
         box: Box = ((float(z0), float(z1)), box_y, box_x)
         boxes[name] = box
-        pet_part = sample_box(pet_volume.array, pet_grid, grid, box, config.target_shape, fill=PET_FILL)
-        ct_part = sample_box(ct_volume.array, ct_grid, grid, box, config.target_shape, fill=CT_FILL_HU)
+        pet_part = sample_box(pet_volume.array, pet_grid, grid, box, config.target_shape, fill=PET_FILL,
+                              kernel=config.resample_kernel)
+        ct_part = sample_box(ct_volume.array, ct_grid, grid, box, config.target_shape, fill=CT_FILL_HU,
+                             kernel=config.resample_kernel)
         image = np.concatenate([pet_scale(pet_part)[None], windows(ct_part)]).astype(np.float16)
         arrays[name] = save_array(folder, name, image)
     timings["volumes"] = lap()
@@ -145,7 +148,7 @@ def process_study(
                         "ct_dtype": "int16", "pet_dtype": config.pet_dtype},
                        describe(orient), describe(splitter), describe(cropper) | {"applied": config.body_crop},
                        describe(pet_scale), describe(windows),
-                       {"name": "SampleBox", "kernel": "triangle", "antialias": True,
+                       {"name": "SampleBox", "kernel": config.resample_kernel, "antialias": True,
                         "target_shape": list(config.target_shape), "ct_fill_hu": CT_FILL_HU, "pet_fill": PET_FILL}],
         "channels": ["pet", *[f"ct_{w}" for w in config.ct_windows]],
         "arrays": arrays,

@@ -4,8 +4,8 @@ Lung fields are air inside the body: below -400 HU, enclosed by the body outline
 slice (air outside the patient and in the couch is excluded by filling the body outline slice by
 slice and keeping only what the fill added). Their first and last slices and the level where
 their area falls below half its peak (the diaphragm domes) bound the chest. All of it runs on
-about 128 samples across a slice (stride 4 on a 512 CT): region boundaries need slice accuracy,
-not voxel accuracy.
+about 64 samples across a slice (8 mm steps): region boundaries need slice accuracy, not voxel
+accuracy.
 """
 
 from __future__ import annotations
