@@ -297,6 +297,34 @@ def generate(
     typer.echo(f"predictions written to {path}")
 
 
+@app.command()
+def bench(
+    data: Optional[Path] = typer.Option(None, "--data", help="A real cohort root (default: the built-in synthetic cohort)."),
+    quick: bool = typer.Option(False, "--quick", help="Small cohort and short training: a smoke run in minutes."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Bench config YAML (keys of vipet.bench.BenchConfig)."),
+    out: Path = typer.Option(Path("bench_out"), "--out", help="Run folder; rerun to resume, only changed steps redo."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Seed for the cohort, splits, training and bootstrap."),
+    verify: Optional[Path] = typer.Option(None, "--verify", help="Recompute every metric of a finished RUN and compare."),
+) -> None:
+    """The main job: cohort -> build -> train -> predict -> evaluate -> leaderboard and HTML report."""
+    from vipet.bench import resolve_config, run_bench, verify_run
+
+    try:
+        if verify is not None:
+            problems = verify_run(verify)
+            if problems:
+                typer.echo(f"error: {verify}: {len(problems)} metric(s) differ from the stored ones: {problems[0]}", err=True)
+                raise typer.Exit(code=1)
+            typer.echo(f"verified: every metric of {verify} recomputes to the same digits")
+            return
+        bench_config = resolve_config(config, quick=quick, data=data, seed=seed)
+        run_bench(bench_config, out, log=lambda line: typer.echo(line, err=True))
+    except VipetError as exc:
+        _fail(exc)
+    typer.echo((out / "leaderboard.md").read_text(encoding="utf-8"))
+    typer.echo(f"run folder: {out} (report.html, metrics.json, leaderboard.csv, run.json)")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
     app()
 
