@@ -31,6 +31,7 @@ RUN_INFO = "run.json"
 METRICS = "metrics.json"
 PREDICTIONS_DIR = "predictions"
 BASELINE_NAMES = ("template", "retrieval", "majority-vqa")
+RENDERS = {"coronal MIP (PET, SUV 0-5)": "mip.png", "fused PET/CT slice": "fused.png"}  # written by vipet build
 
 
 @dataclass
@@ -189,6 +190,8 @@ def _model_config(entry: ModelEntry, build: Path, seed: int):
     path = Path(entry.config)
     if not path.is_absolute() and not path.exists():
         path = configs_dir() / entry.config
+    if not path.exists():  # a source checkout keeps the stage configs at the repository root
+        path = Path(__file__).resolve().parents[1] / "configs" / entry.config
     if not path.exists():
         raise BenchError(f"model config for {entry.name!r} not found", entry.config)
     overrides = {**entry.overrides, "data.build": str(build), "seed": seed, "name": entry.name}
@@ -351,10 +354,8 @@ def select_cases(build: Path, prediction_files: list[Path], count: int) -> list:
     cases = []
     for sample_id in sorted(by_id)[:count]:
         entry = by_id[sample_id]
-        images = {}
-        render_dir = build / "cache" / str(entry["study"]) / "renders"
-        for png in sorted(render_dir.glob("*.png")) if render_dir.is_dir() else []:
-            images[png.stem.replace("_", " ")] = png
+        study_dir = build / "cache" / str(entry["study"])
+        images = {caption: study_dir / name for caption, name in RENDERS.items() if (study_dir / name).is_file()}
         cases.append(CaseStudy(sample_id, entry["reference"], entry["predictions"], images))
     return cases
 

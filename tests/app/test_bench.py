@@ -1,0 +1,132 @@
+"""`vipet bench` end to end on a tiny synthetic cohort: caching, byte-identical reruns, --verify, HTML."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from vipet.bench import BenchConfig, ModelEntry, resolve_config, run_bench, verify_run
+from vipet.cli import app
+from vipet.errors import BenchError
+
+TINY_TRAIN = {
+    "model.small_lm": {"vocab_size": 400, "n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 512, "dropout": 0.0},
+    "model.encoder.channels": [4, 8, 8, 16],
+    "model.encoder.out_dim": 32,
+    "train.max_steps": 3,
+    "train.eval_every": 0,
+    "train.save_every": 3,
+    "train.batch_size": 4,
+    "data.max_val_samples": 2,
+    "generation.max_new_tokens": 12,
+    "generation.batch_size": 8,
+}
+
+
+def tiny_config(seed: int = 0) -> BenchConfig:
+    return BenchConfig(seed=seed, cohort_n=6, workers=1, target_shape=(16, 32, 32), n_resamples=20, cases=1,
+                       max_test_samples=4, models=[ModelEntry("tiny-vlm", "small_vlm.yaml", TINY_TRAIN)])
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory) -> tuple[Path, list[str]]:
+    out = tmp_path_factory.mktemp("bench") / "run"
+    lines: list[str] = []
+    run_bench(tiny_config(), out, log=lines.append)
+    return out, lines
+
+
+def test_run_writes_leaderboard_metrics_and_provenance(bench_run):
+    out, lines = bench_run
+    board = (out / "leaderboard.md").read_text(encoding="utf-8")
+    for model in ("tiny-vlm", "template", "retrieval"):
+        assert f"| {model} |" in board
+    assert "Published reference rows" in board
+    info = json.loads((out / "run.json").read_text(encoding="utf-8"))
+    assert info["seed"] == 0 and info["versions"] and "git_revision" in info
+    assert set(info["hashes"]["predictions"]) >= {"tiny-vlm.jsonl", "template.jsonl", "retrieval.jsonl"}
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert "F1-T" in metrics["results"]["tiny-vlm"]["report"]["clinical"]["scores"]
+    assert any(line.startswith("[1/") for line in lines)
+
+
+def test_rerun_is_cached_and_byte_identical(bench_run):
+    out, _ = bench_run
+    before = (out / "metrics.json").read_bytes()
+    lines: list[str] = []
+    run_bench(tiny_config(), out, log=lines.append)
+    assert all("cached" in line for line in lines if line.startswith("[")), lines
+    assert (out / "metrics.json").read_bytes() == before
+
+
+def test_changed_setting_redoes_only_downstream_steps(bench_run, tmp_path):
+    out, _ = bench_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    config = tiny_config()
+    config.n_resamples = 30
+    lines: list[str] = []
+    run_bench(config, copy, log=lines.append)
+    redone = [line.split()[1].rstrip(":") for line in lines if line.endswith("...")]
+    assert redone == ["evaluate", "report"]
+
+
+def test_verify_passes_then_catches_a_changed_digit(bench_run, tmp_path):
+    out, _ = bench_run
+    assert verify_run(out) == []
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    metrics = json.loads((copy / "metrics.json").read_text(encoding="utf-8"))
+    block = metrics["results"]["template"]["report"]["nlg"]["scores"]["bleu_4"]
+    block["value"] = block["value"] + 1e-6
+    (copy / "metrics.json").write_text(json.dumps(metrics, ensure_ascii=False, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    problems = verify_run(copy)
+    assert problems and "bleu_4" in problems[0]
+    result = CliRunner().invoke(app, ["bench", "--verify", str(copy)])
+    assert result.exit_code == 1 and "differ" in result.output
+
+
+def test_html_report_has_leaderboard_and_images(bench_run):
+    out, _ = bench_run
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Leaderboard" in page and page.count("data:image/png;base64,") >= 2
+
+
+def test_bad_config_and_missing_run_are_one_line_errors(tmp_path):
+    bad = tmp_path / "bench.yaml"
+    bad.write_text("cohort_size: small\nbogus: 1\n", encoding="utf-8")
+    with pytest.raises(BenchError, match="unknown bench config keys"):
+        resolve_config(bad)
+    result = CliRunner().invoke(app, ["bench", "--verify", str(tmp_path)])
+    assert result.exit_code == 1 and "no run.json" in result.output
+
+
+def test_quick_preset_shrinks_cohort_and_training():
+    config = resolve_config(None, quick=True)
+    assert config.cohort_n < BenchConfig().cohort_n
+    assert config.models[0].overrides["train.max_steps"] <= 200
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed (.ci/run installs it with apt-get)")
+def test_report_opens_in_headless_chromium(bench_run, tmp_path):
+    out, _ = bench_run
+    shot = tmp_path / "shot.png"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+             "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1400,2000", (out / "report.html").as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", (out / "report.html").as_uri()],
+                         check=True, capture_output=True, timeout=120, text=True).stdout
+    assert "Leaderboard" in dom and "coronal MIP" in dom and "<table" in dom
+    from PIL import Image
+
+    image = Image.open(shot).convert("L")
+    assert image.size[0] >= 1000 and len(image.getcolors(maxcolors=1 << 16) or range(17)) > 16  # rendered content, not a blank page
