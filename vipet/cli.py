@@ -107,8 +107,10 @@ def build(
                    f"in {out / 'manifest.parquet'}")
         typer.echo(f"splits ({splits['mode']}): {splits['counts']}; leaks found {len(splits['leaks_found'])}, "
                    f"studies moved {splits['moves']}")
-        for failure in report["failed"]:
+        for failure in report["failed"][:10]:
             typer.echo(f"  failed {failure['key']}: {failure['reason']}", err=True)
+        if len(report["failed"]) > 10:
+            typer.echo(f"  ... {len(report['failed']) - 10} more failures in {out / 'build_report.json'}", err=True)
     if report["discovered"] and not report["complete"]:
         _fail(VipetError("no study could be built (see build_report.json)", out))
 
