@@ -352,7 +352,8 @@ def select_cases(build: Path, prediction_files: list[Path], count: int) -> list:
             entry = by_id.setdefault(record["id"], {"reference": record["reference"], "study": record.get("study", record["id"]), "predictions": {}})
             entry["predictions"][record["model"]] = record["prediction"]
     cases = []
-    for sample_id in sorted(by_id)[:count]:
+    # Studies every model answered first, so the case pages compare all rows side by side.
+    for sample_id in sorted(by_id, key=lambda i: (-len(by_id[i]["predictions"]), i))[:count]:
         entry = by_id[sample_id]
         study_dir = build / "cache" / str(entry["study"])
         images = {caption: study_dir / name for caption, name in RENDERS.items() if (study_dir / name).is_file()}
