@@ -7,6 +7,7 @@ once into --data (about 45 s each) and reused. Printed side by side, each run in
 
 - ours: `vipet build` (orientation detection, landmarks, body crop, whole-body cache on the PET
   grid, 4 model-ready volumes, renders, manifest) with 1 and 2 workers;
+- decode-only: np.load of both npz and nothing else, the floor for any pipeline over these files;
 - reference, as prior code did: np.load both npz, torch trilinear resize of each whole modality
   to the target plane, crop the regions (our landmark bounds, given for free), trilinear resize
   of each region to the target depth, save float32. One torch thread per worker (like ours).
@@ -70,7 +71,16 @@ def reference_one(task: tuple) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
-def run_reference(data: Path, ours_out: Path, out: Path, workers: int, target: tuple) -> dict:
+def decode_one(task: tuple) -> dict:
+    """The floor of any pipeline over these files: decompress both npz and nothing else."""
+    start = time.perf_counter()
+    for path in task[:2]:
+        with np.load(path) as archive:
+            archive["data"]
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_reference(data: Path, ours_out: Path, out: Path, workers: int, target: tuple, one=None) -> dict:
     from vipet.data.cache import iter_cached
     from vipet.io import discover
 
@@ -81,11 +91,12 @@ def run_reference(data: Path, ours_out: Path, out: Path, workers: int, target: t
         bounds = _stored_bounds(meta)
         tasks.append((ref.paths["ct"], ref.paths["pet"], ref.meta["suv_per_unit"], bounds, target, str(out / key)))
     start = time.perf_counter()
+    one = one or reference_one
     if workers == 1:
-        results = [reference_one(t) for t in tasks]
+        results = [one(t) for t in tasks]
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(reference_one, tasks))
+            results = list(pool.map(one, tasks))
     seconds = time.perf_counter() - start
     return {"studies": len(tasks), "seconds": seconds, "studies_per_minute": 60 * len(tasks) / seconds,
             "peak_rss_mb_per_worker": max(r["peak_rss_mb"] for r in results)}
@@ -268,8 +279,11 @@ def main() -> None:
     if args.child:
         kind, data, out, workers, target = args.child[0], Path(args.child[1]), Path(args.child[2]), int(args.child[3]), \
             tuple(int(n) for n in args.child[4].split(","))
-        result = run_ours(data, out, workers, target) if kind == "ours" else \
-            run_reference(data, Path(args.child[5]), out, workers, target)
+        if kind == "ours":
+            result = run_ours(data, out, workers, target)
+        else:
+            result = run_reference(data, Path(args.child[5]), out, workers, target,
+                                   decode_one if kind == "decode" else reference_one)
         print(json.dumps(result))
         return
 
@@ -293,7 +307,8 @@ def main() -> None:
             run = _child(["ref", str(args.data), str(work / f"ref_{workers}_{repeat}"), str(workers), args.target,
                           str(ours_out)])
             ref = run if ref is None or run["studies_per_minute"] > ref["studies_per_minute"] else ref
-        results["runs"][f"{workers}_workers"] = {"ours": ours, "reference": ref,
+        decode = _child(["decode", str(args.data), str(work / "decode"), str(workers), args.target, str(ours_out)])
+        results["runs"][f"{workers}_workers"] = {"ours": ours, "reference": ref, "decode_only": decode,
                                                  "speedup": round(ours["studies_per_minute"] / ref["studies_per_minute"], 2)}
     results["fidelity_psnr_db"] = fidelity(args.data, first_ours, target)
     results["loader"] = loader_throughput(args.data, first_ours)
@@ -317,11 +332,12 @@ def main() -> None:
 
 
 def _print(results: dict) -> None:
-    print(f"\n{'run':<12}{'ours st/min':>14}{'ref st/min':>14}{'speed-up':>10}{'ours RSS MB':>14}{'ref RSS MB':>13}")
+    print(f"\n{'run':<12}{'ours st/min':>14}{'ref st/min':>14}{'speed-up':>10}{'decode-only':>13}"
+          f"{'ours RSS MB':>14}{'ref RSS MB':>13}")
     for name, run in results["runs"].items():
         print(f"{name:<12}{run['ours']['studies_per_minute']:>14.1f}{run['reference']['studies_per_minute']:>14.1f}"
-              f"{run['speedup']:>9.2f}x{run['ours']['peak_rss_mb_per_worker']:>14.0f}"
-              f"{run['reference']['peak_rss_mb_per_worker']:>13.0f}")
+              f"{run['speedup']:>9.2f}x{run['decode_only']['studies_per_minute']:>13.1f}"
+              f"{run['ours']['peak_rss_mb_per_worker']:>14.0f}{run['reference']['peak_rss_mb_per_worker']:>13.0f}")
     f = results["fidelity_psnr_db"]
     for gold in GOLDS:
         print(f"fidelity vs {gold} (PSNR dB, higher is better): PET ours {f[f'ours_pet_vs_{gold}']} / "
