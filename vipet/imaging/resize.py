@@ -24,6 +24,7 @@ from vipet.errors import ImagingError
 
 Box = tuple[tuple[float, float], tuple[float, float], tuple[float, float]]
 KERNELS = ("triangle", "area")
+_BAND_ELEMENTS = 1 << 21  # samples per chunk of a pass (8 MB of float32): big enough to amortise, small enough to stay hot
 
 
 def axis_matrix(
@@ -162,12 +163,21 @@ def _apply_axis(volume: np.ndarray, matrix: sp.csr_matrix, axis: int) -> np.ndar
         out *= np.float32(1.0 / factor)
         return out
     if axis == 0:
-        flat = np.ascontiguousarray(volume).reshape(d, h * w)
-        return np.asarray(matrix @ flat, dtype=np.float32).reshape(matrix.shape[0], h, w)
+        # in bands of rows: each band is converted to float32 once and stays cache-sized
+        out = np.empty((matrix.shape[0], h, w), dtype=np.float32)
+        rows = max(1, _BAND_ELEMENTS // max(d * w, 1))
+        for y0 in range(0, h, rows):
+            band = np.ascontiguousarray(volume[:, y0:y0 + rows], dtype=np.float32).reshape(d, -1)
+            out[:, y0:y0 + rows] = (matrix @ band).reshape(matrix.shape[0], -1, w)
+        return out
     if axis == 1:
-        moved = np.ascontiguousarray(np.swapaxes(volume, 0, 1)).reshape(h, d * w)
-        product = np.asarray(matrix @ moved, dtype=np.float32).reshape(matrix.shape[0], d, w)
-        return np.ascontiguousarray(np.swapaxes(product, 0, 1))
+        out = np.empty((d, matrix.shape[0], w), dtype=np.float32)
+        slices = max(1, _BAND_ELEMENTS // max(h * w, 1))
+        for z0 in range(0, d, slices):
+            moved = np.ascontiguousarray(np.swapaxes(volume[z0:z0 + slices], 0, 1), dtype=np.float32)
+            product = (matrix @ moved.reshape(h, -1)).reshape(matrix.shape[0], -1, w)
+            out[z0:z0 + slices] = np.swapaxes(product, 0, 1)
+        return out
     index, weight = _taps(matrix)
     flat = np.ascontiguousarray(volume).reshape(d * h, w)
     out = np.zeros((d * h, matrix.shape[0]), dtype=np.float32)
