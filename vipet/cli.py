@@ -136,6 +136,8 @@ def evaluate(
     from vipet.eval.io import file_sha256
     from vipet.eval.report import metrics_json_text, print_table, write_metrics
 
+    if n_resamples < 0:
+        _fail(VipetError(f"--bootstrap must be 0 (no intervals) or a positive number of resamples, got {n_resamples}"))
     try:
         records = load_predictions(preds, pred_key, ref_key)
         common = dict(profile=profile, clinical=clinical or expert is not None, expert_dir=expert,

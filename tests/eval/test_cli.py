@@ -98,3 +98,17 @@ def test_errors_exit_1_with_one_line(tmp_path):
     assert result.exit_code == 1 and "unknown profile" in result.output
     result = runner.invoke(app, ["evaluate", str(good), "--expert", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "expert folder not found" in result.output
+
+
+def test_unwritable_output_and_negative_bootstrap_exit_1_with_one_line(tmp_path):
+    good = _write(tmp_path / "g.jsonl", [{"id": "a", "prediction": "x", "reference": "y"}])
+    folder = tmp_path / "out_dir"
+    folder.mkdir()
+    result = runner.invoke(app, ["evaluate", str(good), "--out", str(folder), "--bootstrap", "0"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip().splitlines() == [f"error: {folder}: metrics output is a folder; give a file path"]
+    result = runner.invoke(app, ["evaluate", str(good), "--bootstrap", "-5"])
+    assert result.exit_code == 1 and "--bootstrap must be 0" in result.output
+    assert not (tmp_path / "g.metrics.json").exists()
+    result = runner.invoke(app, ["evaluate", str(good), "--expert", str(good), "--bootstrap", "0"])
+    assert result.exit_code == 1 and f"{good}: --expert expects a folder" in result.output

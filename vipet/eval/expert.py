@@ -42,6 +42,8 @@ class ExpertSet:
 
     def __init__(self, folder: str | Path):
         folder = Path(folder)
+        if folder.exists() and not folder.is_dir():
+            raise EvalError("--expert expects a folder of expert lesion files, got a file", folder)
         if not folder.is_dir():
             raise EvalError("expert folder not found", folder)
         self.folder = folder

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from vipet.errors import EvalError
 from vipet.fsutil import atomic_write_text
 
 FLOAT_DECIMALS = 6
@@ -35,8 +36,15 @@ def metrics_json_text(metrics: dict[str, Any]) -> str:
 
 
 def write_metrics(metrics: dict[str, Any], path: str | Path) -> Path:
-    """Write the metrics JSON atomically."""
-    return atomic_write_text(path, metrics_json_text(metrics))
+    """Write the metrics JSON atomically; an unwritable target (a folder, no permission) is an
+    `EvalError` naming it, so the CLI prints one line instead of a traceback after all the scoring."""
+    text = metrics_json_text(metrics)
+    if Path(path).is_dir():
+        raise EvalError("metrics output is a folder; give a file path", path)
+    try:
+        return atomic_write_text(path, text)
+    except OSError as exc:
+        raise EvalError(f"cannot write metrics ({exc.strerror or exc})", path) from None
 
 
 def _fmt(value: Any, decimals: int = 2) -> str:
