@@ -143,6 +143,14 @@ def test_undecodable_bytes_cost_one_row(tmp_path):
     assert len(refs) == 2 and "sex must be M, F or empty" in problems[0]["reason"]
 
 
+def test_empty_metadata_table_is_one_line_error_naming_it(tmp_path):
+    (tmp_path / "metadata.csv").write_bytes(b"\xef\xbb\xbf \n")  # a BOM and a blank line, no header
+    with pytest.raises(ReadError) as caught:
+        list(iter_vimed(tmp_path))
+    assert caught.value.path.endswith("metadata.csv") and "metadata table is empty" in caught.value.reason
+    assert "\n" not in str(caught.value)
+
+
 def test_missing_volume_is_a_problem_not_a_crash(tmp_path):
     rows = write_cohort(tmp_path)
     (tmp_path / rows[0]["ct_path"]).unlink()

@@ -81,12 +81,15 @@ def test_vimed_json_and_text_records_and_reports(tmp_path: Path) -> None:
         ("latin.txt", "Hình ảnh".encode("utf-16"), "not UTF-8"),
         ("empty.txt", b"   \n", "empty"),
         ("other.json", b'{"a": 1}', "neither a ViMed-PET report"),
-        ("list.json", b"[1, 2]", "cannot read a report from a list"),
+        ("list.json", b"[1, 2]", "cannot read a report from JSON of type list"),
+        ("folder.json", "dir", "got a directory"),
     ],
 )
 def test_bad_report_files_give_one_line_errors_naming_the_file(tmp_path: Path, name: str, content: bytes | None, reason: str) -> None:
     path = tmp_path / name
-    if content is not None:
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
         path.write_bytes(content)
     with pytest.raises(ReportError) as caught:
         load_report(path)

@@ -171,6 +171,8 @@ def iter_metadata(root: Path) -> Iterator[StudyRef | ReadError]:
         text = csv_path.read_bytes().decode("utf-8-sig", errors="replace")
     except OSError as exc:
         raise ReadError(f"cannot read metadata table ({exc.strerror or exc})", csv_path) from None
+    if not text.strip():
+        raise ReadError("metadata table is empty (expected a header row with name, ct_path, pet_path)", csv_path)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     missing = [c for c in ("name", "ct_path", "pet_path") if c not in (reader.fieldnames or [])]
     if missing:

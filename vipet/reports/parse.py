@@ -94,7 +94,7 @@ def parse_report(obj: Any, path: str | Path | None = None) -> Report:
         raise ReportError("JSON object is neither a ViMed-PET report nor a record with a 'text' field", path)
     if isinstance(obj, str):
         return recover_sections(normalize_text(obj))
-    raise ReportError(f"cannot read a report from a {type(obj).__name__}", path)
+    raise ReportError(f"cannot read a report from JSON of type {type(obj).__name__} (expected an object or a string)", path)
 
 
 def load_report(path: str | Path) -> Report:
