@@ -52,6 +52,7 @@ def test_missing_or_null_prediction_is_empty_not_an_error(tmp_path):
         ([ROW, {**ROW, "id": "b", "task": "caption"}], r"unknown task 'caption'"),
         ([ROW, ["not", "an", "object"]], r"line 2: expected a JSON object"),
         ([{"id": "a", "output": "x", "reference": "y"}], r"no record has the prediction key 'prediction'"),
+        ([3, [1, 2]], r"line 1: expected a JSON object \(a record\), got int"),
     ],
 )
 def test_bad_records(tmp_path, rows, message):
@@ -72,6 +73,10 @@ def test_bad_files(tmp_path):
         load_predictions(broken)
     with pytest.raises(EvalError, match="predictions file not found"):
         load_predictions(tmp_path / "missing.jsonl")
+    no_records = tmp_path / "none.json"
+    no_records.write_text("[]", encoding="utf-8")
+    with pytest.raises(EvalError, match=r"none.json: no records in the predictions file"):
+        load_predictions(no_records)
     empty = tmp_path / "empty.jsonl"
     empty.write_text("\n", encoding="utf-8")
     with pytest.raises(EvalError, match="empty predictions file"):

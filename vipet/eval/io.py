@@ -111,6 +111,12 @@ def validate_records(
     raw: Sequence[tuple[str, Any]], path: str | Path, pred_key: str = "prediction", ref_key: str = "reference"
 ) -> list[PredictionRecord]:
     """Check (where, object) pairs and turn them into records (see the module docstring)."""
+    if not raw:
+        raise EvalError("no records in the predictions file", path)
+    strays = [(where, obj) for where, obj in raw if not isinstance(obj, dict)]
+    if strays and len(strays) == len(raw):  # no record at all: say so rather than blame --pred-key
+        where, obj = strays[0]
+        raise EvalError(f"{where}: expected a JSON object (a record), got {type(obj).__name__}", path)
     if not any(isinstance(obj, dict) and pred_key in obj for _, obj in raw):
         raise EvalError(f"no record has the prediction key {pred_key!r} (use --pred-key)", path)
     records: list[PredictionRecord] = []
