@@ -158,6 +158,9 @@ def test_bad_arguments_fail_clearly(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(SynthError, match="not a folder"):
         write_cohort(tmp_path / "file", n=1)
+    with pytest.raises(SynthError, match="cannot create the output folder") as caught:
+        write_cohort(tmp_path / "file" / "cohort", n=1)  # a parent that is a file
+    assert caught.value.path == str(tmp_path / "file" / "cohort")
 
 
 def test_population_reuses_ids_and_covers_the_temporal_split():

@@ -128,7 +128,10 @@ def write_cohort(out: str | Path, n: int = 20, seed: int = 0, format: str = "vim
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SynthError("output path exists and is not a folder", out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a parent is a file, or no permission: one line, not a traceback
+        raise SynthError(f"cannot create the output folder ({exc.strerror or exc})", out) from None
     _check_params(out, seed, format, size, n)
     (out / PARTS_DIR).mkdir(exist_ok=True)
     records = _existing_records(out)
