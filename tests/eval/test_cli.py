@@ -107,6 +107,8 @@ def test_unwritable_output_and_negative_bootstrap_exit_1_with_one_line(tmp_path)
     result = runner.invoke(app, ["evaluate", str(good), "--out", str(folder), "--bootstrap", "0"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert result.output.strip().splitlines() == [f"error: {folder}: metrics output is a folder; give a file path"]
+    result = runner.invoke(app, ["evaluate", str(good), "--out", str(good / "m.json"), "--bootstrap", "0"])
+    assert result.exit_code == 1 and "a parent of this path is a file" in result.output
     result = runner.invoke(app, ["evaluate", str(good), "--bootstrap", "-5"])
     assert result.exit_code == 1 and "--bootstrap must be 0" in result.output
     assert not (tmp_path / "g.metrics.json").exists()

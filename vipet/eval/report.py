@@ -43,6 +43,8 @@ def write_metrics(metrics: dict[str, Any], path: str | Path) -> Path:
         raise EvalError("metrics output is a folder; give a file path", path)
     try:
         return atomic_write_text(path, text)
+    except (FileExistsError, NotADirectoryError):  # mkdir of the parents ran into a file
+        raise EvalError("cannot write metrics: a parent of this path is a file", path) from None
     except OSError as exc:
         raise EvalError(f"cannot write metrics ({exc.strerror or exc})", path) from None
 
