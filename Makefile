@@ -24,9 +24,9 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
+# The main job on the built-in synthetic cohort; rerunning resumes from the cached steps.
 demo: install
-	$(BIN)/vipet synth demo_out/cohort --n 4 --seed 0
-	$(BIN)/vipet info demo_out/cohort
+	$(BIN)/vipet bench --out demo_out
 
 test: install-test
 	$(BIN)/python -m pytest -n 2 -q
