@@ -48,7 +48,6 @@ def test_image_text_pairs_and_loader_batches(built):
 
 
 def test_vqa_items_use_the_report_toolkit(built):
-    pytest.importorskip("vipet.reports.vqa", reason="the report toolkit's VQA generator is not available yet")
     out, _ = built
     dataset = VQADataset(out, split=None, regions=("whole",), max_questions=3)
     item = dataset[0]

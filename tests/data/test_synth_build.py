@@ -24,7 +24,8 @@ COHORTS = {"vimed": 6, "nifti": 2, "dicom": 2}  # study 1 of seed 0 is stored fe
 
 @pytest.fixture(scope="module", params=sorted(COHORTS))
 def synth_build(request, tmp_path_factory):
-    synth = pytest.importorskip("vipet.synth")
+    from vipet import synth
+
     fmt = request.param
     source = tmp_path_factory.mktemp(f"synth_{fmt}")
     synth.write_cohort(source, n=COHORTS[fmt], seed=0, format=fmt, size="small", progress=False)
