@@ -169,6 +169,7 @@ def _cohort_step(config: BenchConfig, run: Path, steps: Steps) -> tuple[Path, st
 
 
 def _build_step(config: BenchConfig, data: Path, data_hash: str, run: Path, steps: Steps) -> tuple[Path, str]:
+    log = steps.log
     from vipet.data.build import build_dataset
     from vipet.data.config import BuildConfig
 
@@ -178,7 +179,10 @@ def _build_step(config: BenchConfig, data: Path, data_hash: str, run: Path, step
 
     def work() -> dict[str, Any]:
         report = build_dataset(data, out, build_config, workers=config.workers, split=config.split, seed=config.seed)
-        return {"manifest": sha256_file(out / "manifest.parquet"), "n_studies": report.get("n_ok", report.get("built"))}
+        failed = report.get("failed", [])
+        if failed:
+            log(f"build: {len(failed)} studies failed and were skipped (see {out / 'build_report.json'})")
+        return {"manifest": sha256_file(out / "manifest.parquet"), "n_studies": report.get("complete"), "n_failed": len(failed)}
 
     result = steps.run_step("build", inputs, [out / "manifest.parquet"], work)
     return out, result["manifest"]
