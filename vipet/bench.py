@@ -49,14 +49,17 @@ class BenchConfig:
 
     seed: int = 0
     data: str | None = None  # None: the built-in synthetic cohort
-    cohort_n: int = 120
+    cohort_n: int = 400
     cohort_size: str = "small"
     workers: int = 2
     target_shape: tuple[int, int, int] = (32, 64, 64)
     split: str = "temporal"
-    models: list[ModelEntry] = field(default_factory=lambda: [ModelEntry("small-vlm", "small_vlm.yaml")])
+    # A fixed step count, never a wall-clock budget, so the same seed gives the same model anywhere.
+    models: list[ModelEntry] = field(default_factory=lambda: [ModelEntry("small-vlm", "small_vlm.yaml", {"train.max_minutes": None})])
     baselines: list[str] = field(default_factory=lambda: list(BASELINE_NAMES))
     tasks: list[str] = field(default_factory=lambda: ["report", "vqa"])
+    # Every row is scored on the same samples: the chest region, where the clinical metric lives.
+    regions: list[str] = field(default_factory=lambda: ["chest"])
     max_test_samples: int | None = None
     profile: str = "default"
     n_resamples: int = 1000
@@ -64,9 +67,9 @@ class BenchConfig:
     cases: int = 3
 
 
-QUICK = {"cohort_n": 30, "n_resamples": 200, "cases": 2}
-QUICK_TRAIN = {"train.max_steps": 120, "train.max_minutes": 1.5, "train.eval_every": 0, "train.save_every": 60,
-               "data.max_val_samples": 8}
+QUICK = {"cohort_n": 40, "n_resamples": 200, "cases": 2}
+QUICK_TRAIN = {"train.max_steps": 60, "train.eval_every": 0, "train.save_every": 60, "data.max_val_samples": 8,
+               "generation.max_new_tokens": 96}
 
 
 def configs_dir() -> Path:
@@ -231,10 +234,10 @@ def _predict_step(name: str, source: str, upstream: str, config: BenchConfig, bu
     from vipet.train.predict import predict
 
     out = run / PREDICTIONS_DIR / f"{name}.jsonl"
-    inputs = {"upstream": upstream, "tasks": tasks, "max_samples": config.max_test_samples}
+    inputs = {"upstream": upstream, "tasks": tasks, "regions": config.regions, "max_samples": config.max_test_samples}
 
     def work() -> dict[str, Any]:
-        path = predict(source, build, "test", out, tasks=tasks, max_samples=config.max_test_samples)
+        path = predict(source, build, "test", out, tasks=tasks, regions=config.regions, max_samples=config.max_test_samples)
         _rename_model(path, name)
         return {"sha256": sha256_file(path)}
 
@@ -289,7 +292,9 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
     curves: list[Path] = []
     for entry in config.models:
         run_dir, model_hash = _train_step(entry, config, build, manifest_hash, out, steps)
-        prediction_files.append(_predict_step(entry.name, str(run_dir), model_hash, config, build, out, steps, config.tasks))
+        trained_tasks = _model_config(entry, build, config.seed).data.tasks
+        tasks = [t for t in config.tasks if t in trained_tasks]  # a report-only model is not asked questions
+        prediction_files.append(_predict_step(entry.name, str(run_dir), model_hash, config, build, out, steps, tasks))
         if (run_dir / "training_curve.png").exists():
             curves.append(run_dir / "training_curve.png")
     for name in baselines:

@@ -53,6 +53,12 @@ def test_run_writes_leaderboard_metrics_and_provenance(bench_run):
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert "F1-T" in metrics["results"]["tiny-vlm"]["report"]["clinical"]["scores"]
     assert any(line.startswith("[1/") for line in lines)
+    ids = {}
+    for name in ("tiny-vlm", "template", "retrieval"):
+        records = [json.loads(x) for x in (out / "predictions" / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        ids[name] = sorted(r["id"] for r in records if r["task"] == "report")
+        assert all(r["id"].endswith(":chest") for r in records if r["task"] == "report")
+    assert ids["tiny-vlm"] == ids["template"] == ids["retrieval"]  # every row scored on the same samples
 
 
 def test_rerun_is_cached_and_byte_identical(bench_run):
