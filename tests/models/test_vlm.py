@@ -43,8 +43,9 @@ def test_loss_is_cross_entropy_on_answer_tokens_only(family, tiny_lms, make_item
 def test_visual_tokens_are_spliced_at_the_image_positions(tiny_lms, make_items):
     model = make_vlm(tiny_lms["llama"]).eval()
     batch = VLMCollator(model.prompts)(make_items(2))
-    embeds, _ = model.embed(batch["image"], batch["input_ids"], batch["image_mask"])
+    embeds, bow_logits = model.embed(batch["image"], batch["input_ids"], batch["image_mask"])
     projected = model.projector(model.encoder(batch["image"]))
+    assert bow_logits is None
     assert batch["image_mask"].sum(dim=1).tolist() == [4, 4]
     assert torch.equal(embeds[batch["image_mask"]], projected.reshape(-1, projected.shape[-1]))
     text_embeds = model.lm.get_input_embeddings()(batch["input_ids"])
@@ -117,7 +118,7 @@ def test_lora_merge_unmerge_and_adapter_round_trip(family, tiny_lms, make_items,
 
 @pytest.mark.parametrize("mode", ["frozen", "full"])
 def test_save_and_load_give_identical_outputs(mode, tiny_lms, make_items, tmp_path):
-    model = make_vlm(tiny_lms["gpt2"], lm_mode=mode, aux_bow_weight=0.5).eval()
+    model = make_vlm(tiny_lms["gpt2"], lm_mode=mode, aux_weight=0.5, aux_targets="tokens", aux_tag_token=True).eval()
     if mode == "full":
         with torch.no_grad():
             model.lm.get_input_embeddings().weight.add_(0.1)  # a tuned LM must be saved, not re-read from the base
@@ -126,22 +127,56 @@ def test_save_and_load_give_identical_outputs(mode, tiny_lms, make_items, tmp_pa
     assert (tmp_path / "vlm" / "lm").exists() == (mode == "full")
     reloaded = VisionLanguageModel.from_pretrained(tmp_path / "vlm").eval()
     assert torch.equal(reloaded(**inputs)["logits"], model(**inputs)["logits"])
-    assert reloaded.bow_head is not None
+    assert reloaded.aux_head is not None and reloaded.tag_proj is not None
 
 
-def test_bag_of_words_loss_targets_answer_tokens(tiny_lms, make_items):
-    model = make_vlm(tiny_lms["gpt2"], aux_bow_weight=1.0)
-    batch = VLMCollator(model.prompts)(make_items(2))
-    visual = model.encoder(batch["image"])
-    pooled = torch.cat([visual.mean(dim=1), visual.amax(dim=1)], dim=-1)
-    logits = model.bow_head(pooled)
+def test_token_bag_auxiliary_loss_is_bce_over_the_answer_tokens(tiny_lms, make_items):
+    model = make_vlm(tiny_lms["gpt2"], aux_weight=1.0, aux_targets="tokens")
+    batch = VLMCollator(model.prompts, "tokens")(make_items(2))
+    _, logits = model.visual_inputs(batch["image"])
     targets = torch.zeros_like(logits)
     for row, labels in enumerate(batch["labels"].tolist()):
         for token in labels:
             if token not in (-100, model.prompts.eos_id, model.prompts.pad_id):
                 targets[row, token] = 1.0
-    expected = F.binary_cross_entropy_with_logits(logits, targets)
-    assert torch.allclose(model.bag_of_words_loss(visual, batch["labels"]), expected, atol=1e-6)
+    expected = F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / 2
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    assert torch.allclose(out["aux_loss"], expected, atol=1e-4)
+    assert torch.allclose(out["loss"], out["lm_loss"] + out["aux_loss"], atol=1e-5)
+
+
+def test_findings_targets_come_from_the_report_and_skip_vqa_rows(tiny_lms, make_items):
+    from vipet.models.findings import finding_labels
+
+    model = make_vlm(tiny_lms["llama"], aux_weight=0.5, aux_targets="findings", aux_tag_token=True).eval()
+    items = make_items(4)  # vqa, report (normal), vqa, report (nodule)
+    batch = VLMCollator(model.prompts, "findings")(items)
+    labels = finding_labels()
+    present = {labels[i] for i in torch.nonzero(batch["aux_targets"][3]).flatten().tolist()}
+    assert {"type:nốt mờ", "pos:phổi", "type+fdg:nốt mờ|có tăng", "all:nốt mờ|phổi|có tăng"} <= present
+    assert batch["aux_targets"][1].sum() == 0  # "Không phát hiện tổn thương ...": nothing to find
+    assert batch["aux_mask"].tolist() == [False, True, False, True]
+    _, logits = model.visual_inputs(batch["image"])
+    rows = F.binary_cross_entropy_with_logits(logits, batch["aux_targets"], reduction="none").sum(dim=1)
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"],
+                aux_targets=batch["aux_targets"], aux_mask=batch["aux_mask"])
+    assert torch.allclose(out["aux_loss"], (rows[1] + rows[3]) / 2, atol=1e-4)
+    with pytest.raises(TrainError, match="needs aux_targets"):
+        model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+
+
+def test_tag_token_carries_the_predicted_findings_to_the_lm(tiny_lms, make_items):
+    model = make_vlm(tiny_lms["llama"], aux_weight=1.0, aux_targets="tokens", aux_tag_token=True).eval()
+    assert model.num_visual_tokens == model.encoder.num_tokens + 1 == 5
+    batch = VLMCollator(model.prompts, "tokens")(make_items(2))
+    assert batch["image_mask"].sum(dim=1).tolist() == [5, 5]
+    tokens, logits = model.visual_inputs(batch["image"])
+    assert torch.allclose(tokens[:, -1], model.tag_proj(torch.sigmoid(logits)), atol=1e-6)
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    out["loss"].backward()
+    assert model.tag_proj.weight.grad.abs().sum() > 0 and model.aux_head.weight.grad.abs().sum() > 0
+    with pytest.raises(TrainError, match="aux_tag_token needs aux_weight"):
+        VLMConfig(lm="x", aux_tag_token=True)
 
 
 def test_missing_lm_is_a_clear_error(tmp_path):

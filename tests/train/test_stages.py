@@ -110,7 +110,7 @@ def test_resume_gives_the_identical_next_step_loss(mode, tiny_lms, make_items, t
     dropout in the small LM all have to be restored exactly for this to hold.
     """
     lm = "small-gpt2" if mode == "full" else tiny_lms["qwen2"]
-    config = tiny_config("finetune", lm=lm, lm_mode=mode, aux_bow_weight=0.5)
+    config = tiny_config("finetune", lm=lm, lm_mode=mode, aux_weight=0.5, aux_tag_token=True)
     config.train.max_steps, config.train.grad_accum, config.train.batch_size = 5, 2, 2
     config.model.small_lm.dropout = 0.2
     train_items, val_items = make_items(12, 0), make_items(2, 1)

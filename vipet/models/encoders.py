@@ -35,6 +35,7 @@ class EncoderConfig:
     out_dim: int = 256  # width of each visual token
     # cnn3d
     channels: tuple[int, ...] = (16, 32, 64, 128)
+    stem_stride: tuple[int, int, int] = (1, 2, 2)  # (2, 2, 2) quarters the cost of the first stage
     # vit3d
     patch_size: tuple[int, int, int] = (4, 8, 8)
     depth: int = 4
@@ -51,6 +52,7 @@ class EncoderConfig:
         self.token_grid = tuple(int(v) for v in self.token_grid)  # type: ignore[assignment]
         self.channels = tuple(int(v) for v in self.channels)  # type: ignore[assignment]
         self.patch_size = tuple(int(v) for v in self.patch_size)  # type: ignore[assignment]
+        self.stem_stride = tuple(int(v) for v in self.stem_stride)  # type: ignore[assignment]
         if self.kind not in ENCODER_CLASSES:
             raise TrainError(f"encoder kind must be one of {sorted(ENCODER_CLASSES)}, got {self.kind!r}")
         if len(self.input_size) != 3 or len(self.token_grid) != 3 or min(self.input_size + self.token_grid) < 1:
@@ -144,15 +146,16 @@ class VisionEncoder(nn.Module):
 class CNN3DEncoder(VisionEncoder):
     """Residual 3D CNN: stride-2 stages until the volume is small, then pooled onto the token grid.
 
-    The first stage keeps full depth (stride 1 in z) because region volumes are thin in z
-    compared with their in-plane size; later stages halve every axis.
+    By default the first stage keeps full depth (stride 1 in z) because region volumes are thin in
+    z compared with their in-plane size; `stem_stride` (2, 2, 2) trades that for speed. Later
+    stages halve every axis.
     """
 
     def __init__(self, config: EncoderConfig):
         super().__init__(config)
         chans = config.channels
         self.stem = nn.Sequential(
-            nn.Conv3d(config.in_channels, chans[0], 3, stride=(1, 2, 2), padding=1, bias=False),
+            nn.Conv3d(config.in_channels, chans[0], 3, stride=config.stem_stride, padding=1, bias=False),
             nn.GroupNorm(min(8, chans[0]), chans[0]),
             nn.SiLU(),
         )

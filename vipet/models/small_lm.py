@@ -34,6 +34,7 @@ class SmallLMConfig:
     n_positions: int = 512
     dropout: float = 0.1
     min_frequency: int = 2
+    clause_merges: bool = False  # merges may span spaces within a clause (see train_bpe_tokenizer)
 
     def __post_init__(self) -> None:
         if self.n_embd % self.n_head:
@@ -45,13 +46,21 @@ class SmallLMConfig:
         return asdict(self)
 
 
-def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 2):
+def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 2, clause_merges: bool = False):
     """A byte-level BPE fast tokenizer trained on `texts` (NFC-normalised so both tone-mark encodings agree).
 
-    Byte level means no Vietnamese character can ever be unknown; the merges make syllables single
-    tokens. `<image>` is a special token so a prompt's image marker is never split.
+    Byte level means no Vietnamese character can ever be unknown. With `clause_merges` the text
+    is cut only at punctuation and between digits, so merges can span the spaces of a clause:
+    report language is formulaic ("Hình ảnh bắt xạ theo đặc điểm sinh lý ở tim", "tăng chuyển hóa
+    FDG"), and a frequent clause becomes one token. A chest report then takes about 60 tokens
+    instead of 140 syllables, which makes a CPU-trained LM 2-3x cheaper per report, while numbers
+    stay digit by digit (sizes and SUVmax are composed, not memorised). The catch, measured on the
+    synthetic cohort: a choice between "." and one of many location clauses is then split over many
+    tokens, and greedy decoding learns to end the sentence, dropping positions (F1-TPF 29.6 vs
+    61.6). So the default keeps merges inside words, as in GPT-2. `<image>` is a special token so a
+    prompt's image marker is never split.
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     corpus = [unicodedata.normalize("NFC", t) for t in texts if t and t.strip()]
@@ -59,7 +68,14 @@ def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4000, min_freque
         raise TrainError("cannot train a tokenizer on an empty text collection")
     tokenizer = Tokenizer(models.BPE())
     tokenizer.normalizer = normalizers.NFC()
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if clause_merges:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex(r"[.,;:()?!\n]"), behavior="isolated"),
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ])
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
@@ -109,7 +125,7 @@ def create_small_lm(texts: Iterable[str], out_dir: str | Path, config: SmallLMCo
 
     quiet_transformers()
     config = config or SmallLMConfig()
-    tokenizer = train_bpe_tokenizer(texts, config.vocab_size, config.min_frequency)
+    tokenizer = train_bpe_tokenizer(texts, config.vocab_size, config.min_frequency, config.clause_merges)
     model = build_small_lm(config, tokenizer, seed=seed)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

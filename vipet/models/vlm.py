@@ -25,10 +25,12 @@ from torch import nn
 
 from vipet.errors import TrainError
 from vipet.models.encoders import EncoderConfig, VisionEncoder, build_encoder, encoder_config_from_dict
+from vipet.models.findings import finding_labels
 from vipet.models.projector import Projector, ProjectorConfig
 from vipet.models.prompts import IGNORE_INDEX, PromptEncoder
 
 LM_MODES = ("frozen", "lora", "full")
+AUX_TARGETS = ("findings", "tokens")
 CONFIG_NAME = "vlm_config.json"
 VISION_WEIGHTS = "vision.safetensors"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -46,7 +48,9 @@ class VLMConfig:
     lm_dtype: str = "float32"
     use_chat_template: bool | None = None  # None: use it when the tokenizer has one
     max_length: int = 512
-    aux_bow_weight: float = 0.0  # weight of the image -> bag-of-answer-tokens auxiliary loss
+    aux_weight: float = 0.0  # weight of the auxiliary image -> findings loss (0: no auxiliary head)
+    aux_targets: str = "findings"  # "findings": clinical categories of the report; "tokens": its bag of tokens
+    aux_tag_token: bool = False  # also hand the predicted findings to the LM as one more visual token
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
@@ -57,8 +61,12 @@ class VLMConfig:
             raise TrainError(f"lm_mode must be one of {LM_MODES}, got {self.lm_mode!r}")
         if self.lm_dtype not in DTYPES:
             raise TrainError(f"lm_dtype must be one of {sorted(DTYPES)}, got {self.lm_dtype!r}")
-        if self.aux_bow_weight < 0:
-            raise TrainError("aux_bow_weight must be >= 0")
+        if self.aux_weight < 0:
+            raise TrainError("aux_weight must be >= 0")
+        if self.aux_targets not in AUX_TARGETS:
+            raise TrainError(f"aux_targets must be one of {AUX_TARGETS}, got {self.aux_targets!r}")
+        if self.aux_tag_token and self.aux_weight <= 0:
+            raise TrainError("aux_tag_token needs aux_weight > 0 (the tags are the auxiliary head's predictions)")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -106,8 +114,15 @@ class VisionLanguageModel(nn.Module):
         self.encoder = encoder if encoder is not None else build_encoder(config.encoder)
         lm_dim = lm.get_input_embeddings().embedding_dim
         self.projector = Projector(config.projector, self.encoder.out_dim, lm_dim)
-        self.bow_head = nn.Linear(2 * self.encoder.out_dim, len(tokenizer)) if config.aux_bow_weight > 0 else None
-        self.prompts = PromptEncoder(tokenizer, self.encoder.num_tokens, config.use_chat_template, config.max_length)
+        self.aux_size = len(finding_labels()) if config.aux_targets == "findings" else len(tokenizer)
+        self.aux_head = nn.Linear(2 * self.encoder.out_dim, self.aux_size) if config.aux_weight > 0 else None
+        self.tag_proj = nn.Linear(self.aux_size, lm_dim) if config.aux_tag_token else None
+        self.prompts = PromptEncoder(tokenizer, self.num_visual_tokens, config.use_chat_template, config.max_length)
+
+    @property
+    def num_visual_tokens(self) -> int:
+        """Positions the prompt reserves: the encoder's tokens, plus the tag token when enabled."""
+        return self.encoder.num_tokens + (1 if self.config.aux_tag_token else 0)
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -165,10 +180,28 @@ class VisionLanguageModel(nn.Module):
         return folder
 
     # ---- forward ------------------------------------------------------------------------------
-    def embed(self, images: torch.Tensor, input_ids: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
-        """Token embeddings with the projected visual tokens written into the `image_mask` positions."""
+    def visual_inputs(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Projected visual tokens (B, N, lm_dim) and, with the auxiliary head, its logits.
+
+        With `aux_tag_token` the predicted findings become one more visual token: the LM then
+        reads "what the report should mention" directly, the tag-guided design of Jing et al.
+        (2018) for radiology reports, instead of having to discover it in the raw features.
+        """
         visual = self.encoder(images)
-        return self._splice(self.projector(visual), input_ids, image_mask), visual
+        tokens = self.projector(visual)
+        if self.aux_head is None:
+            return tokens, None
+        pooled = torch.cat([visual.mean(dim=1), visual.amax(dim=1)], dim=-1)
+        aux_logits = self.aux_head(pooled.float())
+        if self.tag_proj is not None:
+            tag = self.tag_proj(torch.sigmoid(aux_logits)).to(tokens.dtype)
+            tokens = torch.cat([tokens, tag[:, None]], dim=1)
+        return tokens, aux_logits
+
+    def embed(self, images: torch.Tensor, input_ids: torch.Tensor, image_mask: torch.Tensor):
+        """Token embeddings with the visual tokens written into the `image_mask` positions (and the aux logits)."""
+        tokens, aux_logits = self.visual_inputs(images)
+        return self._splice(tokens, input_ids, image_mask), aux_logits
 
     def _splice(self, projected: torch.Tensor, input_ids: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
         embeds = self.lm.get_input_embeddings()(input_ids)
@@ -185,34 +218,49 @@ class VisionLanguageModel(nn.Module):
         attention_mask: torch.Tensor,
         image_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
+        aux_targets: torch.Tensor | None = None,
+        aux_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        embeds, visual = self.embed(images, input_ids, image_mask)
+        """LM loss on answer tokens; with the auxiliary head also `aux_loss` (rows where `aux_mask`)."""
+        embeds, aux_logits = self.embed(images, input_ids, image_mask)
         out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
         result: dict[str, torch.Tensor] = {"logits": out.logits}
         if labels is None:
             return result
         result["lm_loss"] = out.loss
         loss = out.loss
-        if self.bow_head is not None:
-            result["aux_loss"] = self.bag_of_words_loss(visual, labels)
-            loss = loss + self.config.aux_bow_weight * result["aux_loss"]
+        if aux_logits is not None:
+            if aux_targets is None:
+                if self.config.aux_targets == "findings":
+                    raise TrainError("the findings head needs aux_targets from the collator (VLMCollator)")
+                aux_targets = self.bag_targets(labels, aux_logits.shape[1])
+            result["aux_loss"] = self.auxiliary_loss(aux_logits, aux_targets.to(aux_logits.device), aux_mask)
+            loss = loss + self.config.aux_weight * result["aux_loss"]
         result["loss"] = loss
         return result
 
-    def bag_of_words_loss(self, visual: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Predict from the image alone which tokens the answer contains (multi-label BCE).
+    def bag_targets(self, labels: torch.Tensor, vocab_size: int) -> torch.Tensor:
+        """Multi-hot (B, V): which tokens each answer contains (eos and padding excluded)."""
+        targets = torch.zeros(labels.shape[0], vocab_size, device=labels.device)
+        present = (labels != IGNORE_INDEX) & (labels != self.prompts.eos_id) & (labels != self.prompts.pad_id)
+        targets.scatter_add_(1, labels.clamp(min=0), present.to(targets.dtype))
+        return targets.clamp(max=1.0)
+
+    @staticmethod
+    def auxiliary_loss(aux_logits: torch.Tensor, targets: torch.Tensor, row_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Multi-label BCE predicting from the image alone what the report mentions.
 
         Teaching a freshly initialised encoder through the LM loss alone is slow: the LM first learns
-        the text prior and the gradient reaching the image is weak. This direct signal ("the report
-        mentions `phổi`, `hạch`, `5,2`") makes the encoder find lesions early.
+        the text prior and the gradient reaching the image is weak. This direct signal makes the
+        encoder find lesions early. The summed BCE is divided by the number of rows (a mean over
+        many absent labels would shrink the signal to nothing); rows outside `row_mask` (VQA
+        answers, which do not list the findings) do not count.
         """
-        pooled = torch.cat([visual.mean(dim=1), visual.amax(dim=1)], dim=-1)
-        logits = self.bow_head(pooled.float())
-        targets = torch.zeros_like(logits)
-        answer = labels.clamp(min=0)
-        weight = (labels != IGNORE_INDEX) & (labels != self.prompts.eos_id) & (labels != self.prompts.pad_id)
-        targets.scatter_(1, answer, weight.to(targets.dtype))
-        return F.binary_cross_entropy_with_logits(logits, targets.clamp(max=1.0))
+        losses = F.binary_cross_entropy_with_logits(aux_logits, targets, reduction="none").sum(dim=1)
+        if row_mask is not None:
+            weights = row_mask.to(losses.dtype)
+            return (losses * weights).sum() / weights.sum().clamp(min=1.0)
+        return losses.mean()
 
     # ---- generation ---------------------------------------------------------------------------
     @torch.no_grad()

@@ -26,10 +26,15 @@ def _images(items: Sequence[dict[str, Any]]) -> torch.Tensor:
 
 
 class VLMCollator:
-    """Right-padded training batches: prompt, visual placeholders, answer + eos, answer-only labels."""
+    """Right-padded training batches: prompt, visual placeholders, answer + eos, answer-only labels.
 
-    def __init__(self, prompts: PromptEncoder):
+    With `aux_targets="findings"` each batch also carries the clinical-finding labels of every
+    report (`aux_targets`) and which rows are reports (`aux_mask`), for the auxiliary loss.
+    """
+
+    def __init__(self, prompts: PromptEncoder, aux_targets: str | None = None):
         self.prompts = prompts
+        self.aux_targets = aux_targets
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         encoded = [
@@ -45,6 +50,12 @@ class VLMCollator:
             "image_mask": torch.tensor([e.image_mask + [False] * (width - len(e.image_mask)) for e in encoded]),
             "attention_mask": torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in encoded]),
         }
+        if self.aux_targets is not None:
+            batch["aux_mask"] = torch.tensor([(item.get("task") or "report") == "report" for item in items])
+        if self.aux_targets == "findings":
+            from vipet.models.findings import finding_targets
+
+            batch["aux_targets"] = finding_targets([item.get("text") or "" for item in items])
         batch.update(_meta(items))
         return batch
 

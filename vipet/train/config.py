@@ -65,7 +65,9 @@ class ModelConfig:
     lm_dtype: str = "float32"
     use_chat_template: bool | None = None
     max_length: int = 512
-    aux_bow_weight: float = 0.0
+    aux_weight: float = 0.0  # auxiliary image -> findings loss (see vipet.models.findings)
+    aux_targets: str = "findings"  # findings | tokens
+    aux_tag_token: bool = False
     gradient_checkpointing: bool = False
     # contrastive stage
     text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
@@ -100,6 +102,7 @@ class TrainConfig:
     mixed_precision: str = "no"  # no | bf16 | fp16
     deepspeed: DeepSpeedConfig | None = None
     cpu: bool = False  # force CPU even when a GPU is visible
+    threads: int | None = None  # torch intra-op threads (CPU); None: torch's default
     progress: bool = True
 
 

@@ -178,6 +178,7 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
 
     `stop_at` pauses the run after that step with a checkpoint (the schedule still spans
     `max_steps`), for training in chunks on machines that are lent for a limited time.
+    `max_minutes` counts from the start of this call (a resumed run gets a fresh budget).
 
     Returns a summary: steps done, last logged values, elapsed seconds, data-loading share.
     """
@@ -186,6 +187,8 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     from accelerate.utils import set_seed
 
     run_dir = Path(run_dir)
+    if config.threads:
+        torch.set_num_threads(config.threads)
     accelerator = make_accelerator(config)
     set_seed(seed)
     optimizer = torch.optim.AdamW(task.param_groups, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
@@ -222,9 +225,8 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     logger = RunLogger(run_dir, resume_step=state.step, enabled=accelerator.is_main_process)
 
     world, rank = accelerator.num_processes, accelerator.process_index
-    per_epoch = batches_per_epoch(task.train_data, config.batch_size, world)
     params = [p for group in task.param_groups for p in group["params"]]
-    start_time, data_seconds, compute_seconds = time.perf_counter(), 0.0, 0.0
+    start_time, data_seconds, compute_seconds, samples_now = time.perf_counter(), 0.0, 0.0, 0
     window: dict[str, list[float]] = {}
     last: dict[str, float] = {}
     stop_reason = "max_steps"
@@ -263,6 +265,7 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
                         window.setdefault(name, []).append(float(value.detach()))
                 state.batch_in_epoch += 1
                 state.samples_seen += config.batch_size * world
+                samples_now += config.batch_size * world
                 compute_seconds += time.perf_counter() - t1
                 if not accelerator.sync_gradients:
                     continue
@@ -292,8 +295,6 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
                 break
             state.epoch += 1
             state.batch_in_epoch = 0
-            if per_epoch == 0:
-                raise TrainError("the training split is too small for one batch")
     if task.evaluate and stop_reason != "stop_at":
         last.update({f"val_{k}": v for k, v in _evaluate(task, accelerator, model, state.step, logger).items()})
     logger.close()
@@ -305,6 +306,8 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
         "stop_reason": stop_reason,
         "last": last,
         "seconds": time.perf_counter() - start_time,
+        "step_seconds": total,  # data wait + compute of the steps run now (no evaluation, no saving)
+        "samples_per_second": samples_now / total if total else 0.0,
         "data_share": data_seconds / total if total else 0.0,
         "model": accelerator.unwrap_model(model),
     }

@@ -37,9 +37,9 @@ def predict(run: str | Path, data: str | Path, split: str = "test", out: str | P
 
 def _items(data_config: DataConfig, split: str, max_samples: int | None, seed: int):
     from vipet.train.data import open_split
-    from vipet.train.run import _cap
+    from vipet.train.run import spread_subset
 
-    return _cap(open_split(data_config, split, training=False, seed=seed), max_samples)
+    return spread_subset(open_split(data_config, split, training=False, seed=seed), max_samples)
 
 
 def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, generation, progress, device) -> Path:

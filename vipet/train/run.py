@@ -102,7 +102,7 @@ def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None
             train_data = open_split(config.data, config.data.train_split, training=True, seed=config.seed)
         if val_data is None:
             val_data = open_split(config.data, config.data.val_split, training=False, seed=config.seed)
-    val_items = _cap(val_data, config.data.max_val_samples)
+    val_items = spread_subset(val_data, config.data.max_val_samples)
     task = _stage_task(config, run_dir, train_data, val_items)
     result = run_loop(task, config.train, run_dir, config.seed, resume=resume, stop_at=stop_at)
     model = result.pop("model")
@@ -138,13 +138,13 @@ def _contrastive_task(config: RunConfig, run_dir: Path, train_data, val_items) -
     from vipet.models.text_encoder import create_small_text_encoder
     from vipet.train.batching import ContrastiveCollator
     from vipet.train.contrastive import build_contrastive_model, contrastive_loss_fn, retrieval_scores
-    from vipet.train.stages import _texts_only, param_groups, tokenizer_corpus
+    from vipet.train.stages import text_items_of, param_groups, tokenizer_corpus
 
     text_path = config.model.text_encoder.path
     if text_path is None or text_path == "small-bert":
         folder = run_dir / "text_encoder_init"
         if not (folder / "config.json").exists():
-            create_small_text_encoder(tokenizer_corpus(_texts_only(train_data)), folder, config.model.text_encoder, config.seed)
+            create_small_text_encoder(tokenizer_corpus(text_items_of(train_data)), folder, config.model.text_encoder, config.seed)
         text_path = str(folder)
     torch.manual_seed(config.seed)
     model = build_contrastive_model(config.model, text_path)
@@ -168,7 +168,7 @@ def _contrastive_task(config: RunConfig, run_dir: Path, train_data, val_items) -
     )
 
 
-def _cap(dataset, limit: int | None):
+def spread_subset(dataset, limit: int | None):
     """At most `limit` items spread evenly over the split (fixed, reproducible), materialised once."""
     total = len(dataset)
     count = total if limit is None else min(limit, total)

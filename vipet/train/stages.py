@@ -22,7 +22,7 @@ from vipet.models.small_lm import create_small_lm
 from vipet.models.vlm import VisionLanguageModel, VLMConfig
 from vipet.train.batching import VLMCollator
 from vipet.train.config import LoRAConfig, RunConfig
-from vipet.train.generate import generate_records
+from vipet.train.generate import generate_records, write_jsonl
 from vipet.train.loop import StageTask
 
 SMALL_LM_DIR = "lm_init"
@@ -74,7 +74,8 @@ def build_stage_vlm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]
         vlm_config = VLMConfig(
             lm=resolve_base_lm(config, run_dir, train_texts), encoder=model_cfg.encoder, projector=model_cfg.projector,
             lm_dtype=model_cfg.lm_dtype, use_chat_template=model_cfg.use_chat_template,
-            max_length=model_cfg.max_length, aux_bow_weight=model_cfg.aux_bow_weight,
+            max_length=model_cfg.max_length, aux_weight=model_cfg.aux_weight,
+            aux_targets=model_cfg.aux_targets, aux_tag_token=model_cfg.aux_tag_token,
         )
         model = VisionLanguageModel.from_config(vlm_config)
     model.config.lm_mode = lm_mode
@@ -86,7 +87,7 @@ def build_stage_vlm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]
         model.lm.gradient_checkpointing_enable()
     for param in model.encoder.parameters():
         param.requires_grad_(model_cfg.train_encoder and not model_cfg.encoder.freeze)
-    for module in (model.projector, model.bow_head):
+    for module in (model.projector, model.aux_head, model.tag_proj):
         if module is not None:
             for param in module.parameters():
                 param.requires_grad_(True)
@@ -120,19 +121,29 @@ def frozen_lm_keys(model: nn.Module) -> set[str]:
     return {name for name, param in model.named_parameters() if name.startswith("lm.") and not param.requires_grad}
 
 
+def training_collator(model: VisionLanguageModel) -> VLMCollator:
+    """The collator matching the model: auxiliary targets only when it has an auxiliary head."""
+    return VLMCollator(model.prompts, model.config.aux_targets if model.aux_head is not None else None)
+
+
 def vlm_loss_fn(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"],
+                aux_targets=batch.get("aux_targets"), aux_mask=batch.get("aux_mask"))
     return {k: v for k, v in out.items() if k != "logits"}
 
 
-def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]]):
-    """Validation: teacher-forced loss, then generation scored by the evaluation suite when present."""
+def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]], run_dir: Path | None = None):
+    """Validation: teacher-forced loss, then generation scored by the evaluation suite when present.
+
+    The generated texts are kept in `run_dir/val_predictions/step_N.jsonl` so a curve can be
+    read against what the model actually wrote.
+    """
 
     def evaluate(model: VisionLanguageModel, step: int) -> dict[str, float]:
         if not len(val_items):
             return {}
         device = next(model.parameters()).device
-        collate = VLMCollator(model.prompts)
+        collate = training_collator(model)
         losses = []
         with torch.no_grad():
             for start in range(0, len(val_items), config.generation.batch_size):
@@ -141,6 +152,8 @@ def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]]):
                 losses.append(float(vlm_loss_fn(model, batch)["lm_loss"]))
         metrics = {"loss": sum(losses) / len(losses)}
         records = generate_records(model, val_items, config.generation, config.name)
+        if run_dir is not None:
+            write_jsonl(records, run_dir / "val_predictions" / f"step_{step:07d}.jsonl")
         metrics.update(score_records(records, config.eval.profile, config.eval.clinical))
         return metrics
 
@@ -177,21 +190,22 @@ def flatten_scores(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def build_vlm_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
-    model = build_stage_vlm(config, run_dir, tokenizer_corpus(_texts_only(train_data)))
-    overrides = {"encoder": config.train.lr_encoder, "projector": config.train.lr_projector, "bow_head": config.train.lr_projector}
+    model = build_stage_vlm(config, run_dir, tokenizer_corpus(text_items_of(train_data)))
+    overrides = {"encoder": config.train.lr_encoder, "projector": config.train.lr_projector,
+                 "aux_head": config.train.lr_projector, "tag_proj": config.train.lr_projector}
     return StageTask(
         model=model,
         train_data=train_data,
-        collate=VLMCollator(model.prompts),
+        collate=training_collator(model),
         loss_fn=vlm_loss_fn,
         param_groups=param_groups(model, config.train.lr, config.train.weight_decay, overrides),
-        evaluate=make_vlm_evaluator(config, val_items),
+        evaluate=make_vlm_evaluator(config, val_items, run_dir),
         frozen_state_keys=frozen_lm_keys(model),
         num_workers=config.data.num_workers,
     )
 
 
-def _texts_only(dataset) -> Iterable[dict[str, Any]]:
+def text_items_of(dataset) -> Iterable[dict[str, Any]]:
     """Text fields of every item, without loading images when the dataset can avoid it."""
     texts = getattr(dataset, "text_items", None)
     if callable(texts):
