@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from vipet.eval.leaderboard import TASK_COLUMNS, measured_table, published_table
+from vipet.eval.leaderboard import task_tables
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px;color:#222}
@@ -63,17 +63,11 @@ def _table(rows: list[dict[str, Any]], titles: list[str], css: str, with_ci: boo
 
 def leaderboard_html(metrics: dict[str, Any]) -> str:
     parts = []
-    for task, columns in TASK_COLUMNS.items():
-        rows = measured_table(metrics, task)
-        if not rows:
-            continue
-        titles = [t for t, _, _ in columns]
-        label = "Report generation" if task == "report" else "Visual question answering"
-        parts.append(f'<h3>{label} — measured in this run (value [95% CI])</h3>{_table(rows, titles, "leaderboard", True)}')
-        published = published_table(task)
-        if published:
+    for table in task_tables(metrics):
+        parts.append(f'<h3>{table.label} — measured in this run (value [95% CI])</h3>{_table(table.measured, table.titles, "leaderboard", True)}')
+        if table.published:
             parts.append("<h4>Published reference rows (ViMed-PET paper, real cohort; not measured here)</h4>"
-                         + _table(published, titles, "published", False))
+                         + _table(table.published, table.titles, "published", False))
     return "\n".join(parts)
 
 

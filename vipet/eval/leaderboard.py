@@ -101,21 +101,37 @@ def _markdown(rows: list[dict[str, Any]], titles: list[str], with_ci: bool) -> s
     return "\n".join(lines)
 
 
+@dataclass
+class TaskTables:
+    """One task's tables as every renderer shows them: measured rows, then the paper's rows apart."""
+
+    label: str
+    titles: list[str]
+    measured: list[dict[str, Any]]
+    published: list[dict[str, Any]]
+
+
+def task_tables(metrics: dict[str, Any]) -> list[TaskTables]:
+    """The tasks that have measured rows, in display order (shared by markdown and HTML)."""
+    tables = []
+    for task, columns in TASK_COLUMNS.items():
+        rows = measured_table(metrics, task)
+        if rows:
+            label = "Report generation" if task == "report" else "Visual question answering"
+            tables.append(TaskTables(label, [title for title, _, _ in columns], rows, published_table(task)))
+    return tables
+
+
 def leaderboard_markdown(metrics: dict[str, Any]) -> str:
     """All tasks: measured rows with 95% intervals, then the paper's reference rows in their own table."""
     parts = []
-    for task, columns in TASK_COLUMNS.items():
-        rows = measured_table(metrics, task)
-        if not rows:
-            continue
-        titles = [title for title, _, _ in columns]
-        label = "Report generation" if task == "report" else "Visual question answering"
-        parts.append(f"### {label} (measured in this run; value [95% bootstrap interval])\n\n{_markdown(rows, titles, True)}")
-        published = published_table(task)
-        if published:
+    for table in task_tables(metrics):
+        parts.append(f"### {table.label} (measured in this run; value [95% bootstrap interval])\n\n"
+                     + _markdown(table.measured, table.titles, True))
+        if table.published:
             parts.append(
                 "### Published reference rows (ViMed-PET paper, real cohort; not measured here, not comparable "
-                "to synthetic-cohort rows)\n\n" + _markdown(published, titles, False)
+                "to synthetic-cohort rows)\n\n" + _markdown(table.published, table.titles, False)
             )
     return "\n\n".join(parts) + "\n"
 
