@@ -73,13 +73,13 @@ def plot_training_curves(run_dir: str | Path, out_png: str | Path | None = None,
     rows = read_metrics(Path(run_dir) / METRICS_CSV)
     out_png = Path(out_png) if out_png else Path(run_dir) / "training_curve.png"
     fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
-    for name, style in (("loss", "-"), ("lm_loss", "--"), ("aux_loss", ":")):
+    for name, style, colour in (("loss", "-", "C0"), ("lm_loss", "--", "C1"), ("aux_loss", ":", "C2")):
         points = sorted((r["step"], r["value"]) for r in rows if r["split"] == "train" and r["name"] == name)
         if points:
-            ax.plot(*zip(*points), style, label=f"train {name}")
+            ax.plot(*zip(*points), style, color=colour, label=f"train {name}")
     val_loss = sorted((r["step"], r["value"]) for r in rows if r["split"] == "val" and r["name"] == "loss")
     if val_loss:
-        ax.plot(*zip(*val_loss), "o-", label="val loss")
+        ax.plot(*zip(*val_loss), "o-", color="C3", label="val loss")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("loss")
     ax.set_yscale("log")
@@ -87,10 +87,10 @@ def plot_training_curves(run_dir: str | Path, out_png: str | Path | None = None,
     handles, labels = ax.get_legend_handles_labels()
     if val_metrics:
         ax2 = ax.twinx()
-        for name in val_metrics:
+        for number, name in enumerate(val_metrics):
             points = sorted((r["step"], r["value"]) for r in rows if r["split"] == "val" and r["name"] == name)
             if points:
-                ax2.plot(*zip(*points), "s-", alpha=0.8, label=f"val {name}")
+                ax2.plot(*zip(*points), "s-", color=f"C{4 + number}", alpha=0.8, label=f"val {name}")
         ax2.set_ylabel("validation score")
         more_h, more_l = ax2.get_legend_handles_labels()
         handles, labels = handles + more_h, labels + more_l
