@@ -8,10 +8,6 @@ import torch
 from vipet.models.lm_factory import CHATML_TEMPLATE, create_random_lm
 from vipet.models.small_lm import train_bpe_tokenizer
 
-# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine spinning OpenMP
-# workers make them several times slower.
-torch.set_num_threads(1)
-
 TEXTS = [
     "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não.",
     "Nốt mờ thùy trên phổi phải kích thước 18 x 21 mm, tăng chuyển hóa FDG (SUVmax: 5,2).",
@@ -24,6 +20,16 @@ TEXTS = [
 
 def make_tokenizer():
     return train_bpe_tokenizer(TEXTS * 5, vocab_size=400, min_frequency=1)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models gain nothing from intra-op threads, and on a busy 2-core machine spinning OpenMP
+    workers make them several times slower; other test folders keep torch's default."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ _spec = importlib.util.spec_from_file_location("vipet_tests_model_fixtures", Pat
 _fixtures = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_fixtures)
 
+one_torch_thread = _fixtures.one_torch_thread
 tiny_lms = _fixtures.tiny_lms
 make_items = _fixtures.make_items
 texts = _fixtures.texts
