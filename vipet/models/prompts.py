@@ -3,7 +3,7 @@
 A prompt holds exactly one `<image>` marker. When the LM's tokenizer has a chat template the
 prompt becomes the user turn of that template (so an instruction-tuned LM sees the format it was
 tuned on); otherwise a plain "prompt, newline, `Trả lời:`" layout is used. The marker is then
-expanded into `num_image_tokens` placeholder positions whose embeddings the VLM overwrites with
+expanded into `num_image_tokens` image-slot positions whose embeddings the VLM overwrites with
 the projected visual tokens (the LLaVA splice), and only answer tokens carry a loss.
 """
 
@@ -88,7 +88,7 @@ class PromptEncoder:
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else eos)
         # Placeholder id at visual positions: its embedding is overwritten, any valid id does.
-        self.placeholder_id = self.pad_id
+        self.image_slot_id = self.pad_id
         # Plain layouts start with BOS when the LM has one (LLaMA-style); chat templates write their own.
         bos = tokenizer.bos_token_id
         self.bos_ids = [int(bos)] if bos is not None and not self.use_chat_template else []
@@ -103,7 +103,7 @@ class PromptEncoder:
         before, after = text.split(IMAGE_MARKER)
         head = self.bos_ids + self._ids(before)
         tail = self._ids(after)
-        ids = head + [self.placeholder_id] * self.num_image_tokens + tail
+        ids = head + [self.image_slot_id] * self.num_image_tokens + tail
         mask = [False] * len(head) + [True] * self.num_image_tokens + [False] * len(tail)
         return ids, mask
 

@@ -26,7 +26,7 @@ def _images(items: Sequence[dict[str, Any]]) -> torch.Tensor:
 
 
 class VLMCollator:
-    """Right-padded training batches: prompt, visual placeholders, answer + eos, answer-only labels.
+    """Right-padded training batches: prompt, visual slots, answer + eos, answer-only labels.
 
     With `aux_targets="findings"` each batch also carries the clinical-finding labels of every
     report (`aux_targets`) and which rows are reports (`aux_mask`), for the auxiliary loss.
