@@ -6,7 +6,7 @@ Without --data a 24-study synthetic cohort is written and built (32x64x64 volume
 folder first. Four runs of the real training loop (`vipet.train.loop.run_loop`, the code
 `vipet train` runs), in this process, side by side:
 
-- small-vlm: `configs/small_vlm.yaml` as shipped (word-level BPE, CNN stem stride 2);
+- small-vlm: `vipet/configs/small_vlm.yaml` as shipped (word-level BPE, CNN stem stride 2);
 - reference: the straightforward encoder it replaced (CNN stem stride (1, 2, 2), full depth in
   the first stage), same sizes otherwise;
 - clause-bpe: small-vlm with clause-merging BPE (2.4x shorter sequences; faster, but its greedy
@@ -97,7 +97,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         data = args.data or make_build(Path(scratch))
-        base = load_config(REPO / "configs" / "small_vlm.yaml", {"data.build": str(data)})
+        base = load_config(REPO / "vipet" / "configs" / "small_vlm.yaml", {"data.build": str(data)})
         base.train.threads = args.threads
         base.data.num_workers = args.workers
         reference = copy.deepcopy(base)

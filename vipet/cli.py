@@ -247,7 +247,7 @@ def synth(
 
 @app.command()
 def train(
-    config: Path = typer.Argument(..., help="Stage config (YAML): contrastive, alignment or finetune; see configs/."),
+    config: Path = typer.Argument(..., help="Stage config (YAML): contrastive, alignment or finetune; see vipet/configs/."),
     out: Optional[Path] = typer.Option(None, "--out", help="Run folder (default: runs/<config name>). Rerun to resume."),
     data: Optional[Path] = typer.Option(None, "--data", help="Build folder overriding data.build of the config."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Override train.max_steps."),

@@ -9,7 +9,7 @@ import pytest
 from vipet.errors import TrainError
 from vipet.train.config import RunConfig, config_from_dict, dump_config, load_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("**/*.yaml"))
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "vipet" / "configs").glob("**/*.yaml"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
