@@ -197,8 +197,6 @@ def _model_config(entry: ModelEntry, build: Path, seed: int):
     path = Path(entry.config)
     if not path.is_absolute() and not path.exists():
         path = configs_dir() / entry.config
-    if not path.exists():  # a source checkout keeps the stage configs at the repository root
-        path = Path(__file__).resolve().parents[1] / "configs" / entry.config
     if not path.exists():
         raise BenchError(f"model config for {entry.name!r} not found", entry.config)
     overrides = {**entry.overrides, "data.build": str(build), "seed": seed, "name": entry.name}
@@ -279,7 +277,9 @@ def metrics_text(metrics: dict[str, Any]) -> str:
 
 def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the benchmark into `out`; returns the run info written to `out/run.json`."""
-    from vipet.train.run import git_revision, library_versions
+    from vipet.eval.profiles import library_versions as eval_versions
+    from vipet.provenance import git_revision
+    from vipet.train.run import library_versions as train_versions
 
     out.mkdir(parents=True, exist_ok=True)
     resolved = config_dict(config)
@@ -328,7 +328,7 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
         "seed": config.seed,
         "vipet_version": __version__,
         "git_revision": git_revision(),
-        "versions": library_versions(),
+        "versions": {**eval_versions(), **train_versions()},
         "hashes": {"data": data_hash, "manifest": manifest_hash, "predictions": prediction_hashes,
                    "metrics": sha256_file(out / METRICS)},
         "prediction_files": [str(p.relative_to(out)) for p in prediction_files],
@@ -339,7 +339,7 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
 
 def _write_html(out: Path, metrics: dict[str, Any], build: Path, prediction_files: list[Path], curves: list[Path],
                 config: BenchConfig) -> None:
-    from vipet.eval.html_report import CaseStudy, render_html_report
+    from vipet.eval.html_report import render_html_report
 
     cases = select_cases(build, prediction_files, config.cases)
     notes = [f"Synthetic cohort of {config.cohort_n} studies (seed {config.seed})" if config.data is None

@@ -16,17 +16,14 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import platform
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from vipet.errors import EvalError
 from vipet.eval.ptb import coco_tokenize
+from vipet.provenance import package_versions
 
 PROFILES: tuple[str, ...] = ("default", "coco", "vipet-vlm")
 _ROUGE_NON_ALNUM = re.compile(r"[^a-z0-9]+")
@@ -57,14 +54,8 @@ def whitespace_tokenize(text: str) -> list[str]:
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of what produced the numbers: Python, numpy, vipet, and the oracle libraries when installed."""
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    for dist in ("vipet", "pycocoevalcap", "nltk", "rouge-score", "sacrebleu", "pyvi"):
-        try:
-            versions[dist] = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
+    """Versions of what produced the numbers: numpy, vipet, and the oracle libraries when installed."""
+    return package_versions(("numpy", "vipet", "pycocoevalcap", "nltk", "rouge-score", "sacrebleu", "pyvi"))
 
 
 def _default_profile(word_segmentation: bool) -> Profile:

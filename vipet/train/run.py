@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from vipet.errors import TrainError
 from vipet.fsutil import atomic_write_json, atomic_write_text
 from vipet.train.config import RunConfig, config_to_dict, dump_config
 from vipet.train.loop import StageTask, run_loop
+from vipet.provenance import git_revision, package_versions
 from vipet.train.runlog import plot_training_curves
 
 FINAL_DIR = "final"
@@ -31,29 +30,9 @@ RESUMABLE_CHANGES = {("train", "max_steps"), ("train", "max_minutes"), ("train",
                      ("data", "max_val_samples"), ("generation",), ("eval",)}
 
 
-def git_revision() -> str:
-    """The commit the code ran at (with `-dirty` when the tree had changes), or "unknown"."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    if rev.returncode != 0:
-        return "unknown"
-    return rev.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-
-
 def library_versions() -> dict[str, str]:
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("vipet", "torch", "transformers", "peft", "accelerate", "tokenizers", "numpy"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            continue
-    return out
+    """The packages that decide a trained model's numbers."""
+    return package_versions(("vipet", "torch", "transformers", "peft", "accelerate", "tokenizers", "numpy"))
 
 
 def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
