@@ -13,15 +13,22 @@ from vipet.errors import BuildError
 
 REGION_NAMES_VI: dict[str, str] = {
     WHOLE: "toàn thân",
-    "head_neck": "đầu - cổ",
-    "chest": "lồng ngực",
-    "abdomen_pelvis": "ổ bụng - khung chậu",
+    "head_neck": "vùng đầu - cổ",
+    "chest": "vùng lồng ngực",
+    "abdomen_pelvis": "vùng ổ bụng - khung chậu",
 }
+REPORT_INSTRUCTION = "Hãy mô tả hình ảnh PET/CT {region} và nêu nhận định."
 
 
 def report_prompt(region: str) -> str:
-    """The instruction for report generation on a region (Vietnamese, as the targets are)."""
-    return f"Mô tả hình ảnh PET/CT vùng {REGION_NAMES_VI.get(region, region)} và đưa ra nhận định."
+    """The instruction for report generation on a region (Vietnamese, as the targets are).
+
+    The one wording used everywhere: vipet's own models (which add the image marker) and the
+    exports read it from here, so a model trained elsewhere on the exports sees the same text.
+    Unknown regions read as whole body.
+    """
+    name = REGION_NAMES_VI.get(region or WHOLE, REGION_NAMES_VI[WHOLE])
+    return REPORT_INSTRUCTION.format(region=name)
 
 
 def qa_pairs(full_text: str, region: str = WHOLE, *, max_pairs: int | None = None) -> list[dict[str, Any]]:

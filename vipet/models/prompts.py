@@ -11,26 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vipet.data.tasks import report_prompt as region_instruction
 from vipet.errors import TrainError
 
 IMAGE_MARKER = "<image>"
 IGNORE_INDEX = -100
 
-REGION_NAMES_VI: dict[str, str] = {
-    "whole": "toàn thân",
-    "head_neck": "vùng đầu - cổ",
-    "chest": "vùng lồng ngực",
-    "abdomen_pelvis": "vùng ổ bụng - khung chậu",
-}
-
-REPORT_INSTRUCTION = "Hãy mô tả hình ảnh PET/CT {region} và nêu nhận định."
 PLAIN_ANSWER_CUE = "Trả lời:"
 
 
 def report_prompt(region: str) -> str:
-    """The report-generation instruction for one region volume (unknown regions read as whole body)."""
-    name = REGION_NAMES_VI.get(region or "whole", REGION_NAMES_VI["whole"])
-    return f"{IMAGE_MARKER}\n{REPORT_INSTRUCTION.format(region=name)}"
+    """The report-generation instruction for one region volume, after the image marker."""
+    return f"{IMAGE_MARKER}\n{region_instruction(region)}"
 
 
 def vqa_prompt(question: str) -> str:

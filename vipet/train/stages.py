@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vipet.errors import TrainError
-from vipet.models.prompts import REGION_NAMES_VI, REPORT_INSTRUCTION
+from vipet.data.tasks import REGION_NAMES_VI, REPORT_INSTRUCTION
 from vipet.models.registry import is_builtin_lm
 from vipet.models.small_lm import create_small_lm
 from vipet.models.vlm import VisionLanguageModel, VLMConfig
