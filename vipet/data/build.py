@@ -28,6 +28,7 @@ from vipet.data.process import process_study
 from vipet.data.splits import make_splits
 from vipet.errors import BuildError, VipetError
 from vipet.fsutil import atomic_dir, atomic_write_json
+from vipet.progress import progress_bar
 
 REPORT_FILE = "build_report.json"
 SPLITS_FILE = "splits.json"
@@ -198,16 +199,11 @@ def _with_progress(results: Iterator[dict[str, Any]], total: int, show: bool) ->
     if not show or total == 0:
         yield from results
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     failed = 0
-    columns = (TextColumn("[bold]build"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-               TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns) as bar:
-        task = bar.add_task("build", total=total, failed=0)
+    with progress_bar("build", total, fields={"failed": 0}) as show_progress:
         for result in results:
             failed += result["status"] == "failed"
-            bar.update(task, advance=1, failed=failed)
+            show_progress(failed=failed)
             yield result
 
 

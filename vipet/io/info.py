@@ -16,6 +16,7 @@ from vipet.errors import ReadError
 from vipet.io.ref import DICOM, NIFTI, VIMED, StudyRef
 from vipet.io.sources import discover, is_study_folder, read_study
 from vipet.io.vimed_layout import METADATA_NAME
+from vipet.progress import progress_bar
 from vipet.study import SUV_BW
 
 MAX_LISTED_PROBLEMS = 100
@@ -77,15 +78,10 @@ def describe_dataset(root: str | Path) -> dict[str, Any]:
 
 def _iter_headers(refs: list[StudyRef]):
     """(ref, {modality: (shape, dtype)}, problems) per study, with a progress bar on stderr."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    columns = (TextColumn("checking headers"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as progress:
-        task = progress.add_task("headers", total=len(refs))
+    with progress_bar("checking headers", len(refs), stderr=True, transient=True) as show_progress:
         for ref in refs:
             yield (ref, *_headers_of(ref))
-            progress.advance(task)
+            show_progress()
 
 
 def _headers_of(ref: StudyRef) -> tuple[dict[str, tuple[tuple[int, ...], str]], list[dict[str, Any]]]:

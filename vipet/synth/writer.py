@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable
 from vipet import __version__
 from vipet.errors import SynthError
 from vipet.fsutil import atomic_write_json, atomic_write_text
+from vipet.progress import progress_bar
 from vipet.synth.cohort import generate_study
 from vipet.synth.scanner import SIZES
 
@@ -138,7 +139,7 @@ def write_cohort(out: str | Path, n: int = 20, seed: int = 0, format: str = "vim
     todo = [i for i in range(n) if i not in records]
     failures: dict[int, str] = {}
     jobs = [(i, seed, format, size, str(out)) for i in todo]
-    with _Progress(progress, n, sum(1 for i in records if i < n)) as advance:
+    with progress_bar("synth", n, completed=sum(1 for i in records if i < n), enabled=progress) as advance:
         for index, record, error in _run(jobs, workers):
             if record is not None:
                 records[index] = record
@@ -179,29 +180,3 @@ def _finish(out: Path, records: list[dict[str, Any]], seed: int, fmt: str, size:
     })
     if not failures:
         shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
-
-
-class _Progress:
-    """A rich progress bar (or a no-op) that counts finished studies."""
-
-    def __init__(self, enabled: bool, total: int, done: int):
-        self.enabled, self.total, self.done = enabled, total, done
-        self._bar: Any = None
-
-    def __enter__(self) -> Callable[[], None]:
-        if self.enabled:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            self._bar = Progress(TextColumn("[bold]synth[/bold]"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), transient=False)
-            self._bar.start()
-            self._task = self._bar.add_task("studies", total=self.total, completed=self.done)
-        return self._advance
-
-    def _advance(self) -> None:
-        if self._bar is not None:
-            self._bar.advance(self._task)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.stop()

@@ -15,6 +15,7 @@ import torch
 
 from vipet.errors import TrainError
 from vipet.fsutil import atomic_write_text
+from vipet.progress import progress_bar
 from vipet.train.batching import PromptCollator
 from vipet.train.config import GenerationConfig
 
@@ -57,8 +58,7 @@ def generate_records(
         num_workers=num_workers,
     )
     records: list[dict[str, Any]] = []
-    with _progress(progress, len(todo)) as bar:
-        task_id = bar.add_task("generate", total=len(todo)) if bar else None
+    with progress_bar("generate", len(todo), enabled=progress) as show_progress:
         for batch_items, batch in loader:
             texts = model.generate(
                 batch["image"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device),
@@ -68,8 +68,7 @@ def generate_records(
             records.extend(done)
             if on_batch:
                 on_batch(done)
-            if bar:
-                bar.advance(task_id, len(done))
+            show_progress(len(done))
     model.train(was_training)
     return records
 
@@ -143,13 +142,3 @@ def baseline_records(baseline, train_items: Iterable[dict[str, Any]], items: Seq
     baseline.fit(item for item in train_items if (item.get("task") or "report") in tasks)
     name = model_name or baseline.name
     return [make_record(item, baseline.predict(item), name) for item in items if (item.get("task") or "report") in tasks]
-
-
-def _progress(enabled: bool, total: int):
-    import contextlib
-
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

@@ -13,7 +13,6 @@ the same RNG state as the run that never stopped: the next-step loss is identica
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import re
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from vipet.errors import TrainError
+from vipet.progress import progress_bar
 from vipet.train.config import TrainConfig
 from vipet.train.runlog import RunLogger
 
@@ -231,10 +231,10 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     last: dict[str, float] = {}
     stop_reason = "max_steps"
 
-    progress = _progress(config.progress and accelerator.is_main_process, config.max_steps, state.step)
+    progress = progress_bar("train", config.max_steps, completed=state.step, fields={"loss": float("nan")},
+                            enabled=config.progress and accelerator.is_main_process)
     model.train()
-    with progress as bar:
-        task_id = bar.add_task("train", total=config.max_steps, completed=state.step, loss=float("nan")) if bar else None
+    with progress as show_progress:
         while state.step < config.max_steps:
             loader = make_loader(
                 task.train_data, config.batch_size, task.collate, seed=seed, epoch=state.epoch,
@@ -278,8 +278,7 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
                     logger.log(state.step, "train", {**last, "lr": scheduler.get_last_lr()[0], "epoch": state.epoch,
                                                      "data_share": data_seconds / max(1e-9, data_seconds + compute_seconds),
                                                      "elapsed_s": elapsed})
-                if bar:
-                    bar.update(task_id, completed=state.step, loss=last.get("loss", float("nan")))
+                show_progress(completed=state.step, loss=last.get("loss", float("nan")))
                 out_of_time = config.max_minutes is not None and time.perf_counter() - start_time > 60 * config.max_minutes
                 paused = stop_at is not None and state.step >= stop_at
                 done = state.step >= config.max_steps or out_of_time or paused
@@ -325,14 +324,3 @@ def _evaluate(task: StageTask, accelerator, model, step: int, logger: RunLogger)
         logger.log(step, "val", metrics)
     accelerator.wait_for_everyone()
     return metrics
-
-
-def _progress(enabled: bool, total: int, done: int):
-    if not enabled:
-        return contextlib.nullcontext(None)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
-    )
