@@ -18,5 +18,5 @@ REAL_DATA = REPO_ROOT.parent / "shared" / "data" / "real"
 def real_data() -> Path:
     """`../shared/data/real`, or a skip saying why (a fresh clone has no ../shared)."""
     if not (REAL_DATA / "reports.jsonl").exists():
-        pytest.skip(f"real data not found at ../shared/data/real (needs the shared folder beside the clone)")
+        pytest.skip("real data not found at ../shared/data/real (needs the shared folder beside the clone)")
     return REAL_DATA
