@@ -16,6 +16,19 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it; it is put back at once)."""
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def _usual_mode(directory: bool) -> int:
+    """The mode a plain open()/mkdir() would give: temp files are 0600/0700, which would keep a
+    report or a cache unreadable to the rest of a team on a shared server."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:
     """Write bytes to `path` via a temporary sibling and an atomic rename."""
     path = Path(path)
@@ -24,6 +37,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> Path:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
+        os.chmod(tmp, _usual_mode(directory=False))
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -48,6 +62,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, _usual_mode(directory=True))
         yield tmp
         if path.exists():
             shutil.rmtree(path)
