@@ -349,8 +349,10 @@ def _write_html(out: Path, metrics: dict[str, Any], build: Path, prediction_file
 
 
 def select_cases(build: Path, prediction_files: list[Path], count: int) -> list:
-    """The first `count` test studies (by key) that have a report prediction, with their renders."""
-    from vipet.eval.html_report import CaseStudy
+    """`count` test studies to show, with their renders: ones every model answered, and among
+    those the ones whose reference has thorax lesions first (a normal study shows no matched or
+    missed lesion), then by key so the choice is the same on every run."""
+    from vipet.eval.html_report import CaseStudy, thorax_lesion_units
 
     by_id: dict[str, dict[str, Any]] = {}
     for path in prediction_files:
@@ -360,9 +362,13 @@ def select_cases(build: Path, prediction_files: list[Path], count: int) -> list:
                 continue
             entry = by_id.setdefault(record["id"], {"reference": record["reference"], "study": record.get("study", record["id"]), "predictions": {}})
             entry["predictions"][record["model"]] = record["prediction"]
+
+    def rank(sample_id: str) -> tuple[int, bool, str]:
+        entry = by_id[sample_id]
+        return -len(entry["predictions"]), not thorax_lesion_units(entry["reference"]), sample_id
+
     cases = []
-    # Studies every model answered first, so the case pages compare all rows side by side.
-    for sample_id in sorted(by_id, key=lambda i: (-len(by_id[i]["predictions"]), i))[:count]:
+    for sample_id in sorted(by_id, key=rank)[:count]:
         entry = by_id[sample_id]
         study_dir = build / "cache" / str(entry["study"])
         images = {caption: study_dir / name for caption, name in RENDERS.items() if (study_dir / name).is_file()}

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vipet.bench import BenchConfig, ModelEntry, resolve_config, run_bench, verify_run
+from vipet.bench import BenchConfig, ModelEntry, resolve_config, run_bench, select_cases, verify_run
 from vipet.cli import app
 from vipet.errors import BenchError
 
@@ -101,6 +101,23 @@ def test_html_report_has_leaderboard_and_images(bench_run):
     out, _ = bench_run
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Leaderboard" in page and page.count("data:image/png;base64,") >= 2
+
+
+def test_cases_prefer_studies_with_lesions_then_key_order(tmp_path):
+    normal = "Không phát hiện hình ảnh tăng chuyển hóa FDG khu trú, bất thường ở nhu mô phổi hai bên."
+    lesion = "Hình ảnh nốt mờ ở thùy trên phổi phải, kích thước 12 mm, tăng chuyển hóa FDG (SUVmax: 5,2)."
+    records = [{"id": "a_normal:chest", "study": "a_normal", "reference": normal},
+               {"id": "b_lesion:chest", "study": "b_lesion", "reference": lesion},
+               {"id": "c_lesion:chest", "study": "c_lesion", "reference": lesion}]
+    files = []
+    for model in ("small-vlm", "template"):
+        path = tmp_path / f"{model}.jsonl"
+        answered = records if model == "small-vlm" else records[:2]  # c_ has one model's report only
+        path.write_text("".join(json.dumps({**r, "model": model, "task": "report", "prediction": normal}) + "\n"
+                                for r in answered), encoding="utf-8")
+        files.append(path)
+    keys = [case.key for case in select_cases(tmp_path / "build", files, 3)]
+    assert keys == ["b_lesion:chest", "a_normal:chest", "c_lesion:chest"]
 
 
 def test_bad_config_and_missing_run_are_one_line_errors(tmp_path):

@@ -104,7 +104,8 @@ def type_recall_png(metrics: dict[str, Any]) -> bytes | None:
     return buffer.getvalue()
 
 
-def _units(text: str) -> Counter:
+def thorax_lesion_units(text: str) -> Counter:
+    """(type, position) units of the clinical metric in `text`, counted; what the highlighting compares."""
     from vipet.eval.clinical import lesion_units
     from vipet.reports.extract import extract_lesions
 
@@ -115,10 +116,10 @@ def highlighted_sentences(text: str, other_side: str, unmatched_class: str) -> s
     """The text with each lesion-bearing sentence coloured by whether the other side has its lesions."""
     from vipet.reports.parse import split_sentences
 
-    available = _units(other_side)
+    available = thorax_lesion_units(other_side)
     pieces = []
     for sentence in split_sentences(text):
-        units = _units(sentence)
+        units = thorax_lesion_units(sentence)
         css = ""
         if units:
             css = "matched" if all(available[u] >= n for u, n in units.items()) else unmatched_class
