@@ -97,6 +97,22 @@ def test_verify_passes_then_catches_a_changed_digit(bench_run, tmp_path):
     assert result.exit_code == 1 and "differ" in result.output
 
 
+def test_data_flag_reads_an_existing_cohort_instead_of_synthesising(bench_run, tmp_path):
+    out, _ = bench_run
+    config = tiny_config()
+    config.data, config.models = str(out / "cohort"), []  # baselines only: the data path is what is tested
+    lines: list[str] = []
+    run_bench(config, tmp_path / "run", log=lines.append)
+    assert not any(" cohort" in line for line in lines) and not (tmp_path / "run" / "cohort").exists()
+    assert lines[0].startswith("[1/6] build") and lines[-1].startswith("[6/6] report")
+    # Same cohort, same build settings and seed: the same test samples and the same template reports.
+    same = [(out / "predictions" / "template.jsonl"), (tmp_path / "run" / "predictions" / "template.jsonl")]
+    assert same[0].read_bytes() == same[1].read_bytes()
+    config.data = str(tmp_path / "absent")
+    with pytest.raises(BenchError, match="data folder not found"):
+        run_bench(config, tmp_path / "other", log=lines.append)
+
+
 def test_html_report_has_leaderboard_and_images(bench_run):
     out, _ = bench_run
     page = (out / "report.html").read_text(encoding="utf-8")
