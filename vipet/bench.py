@@ -36,11 +36,16 @@ RENDERS = {"coronal MIP (PET, SUV 0-5)": "mip.png", "fused PET/CT slice": "fused
 
 @dataclass
 class ModelEntry:
-    """A trained model of the benchmark: a name, a stage config (YAML) and dotted overrides."""
+    """A trained model of the benchmark: a name, a stage config (YAML) and dotted overrides.
+
+    `init_from` names an earlier model of the same bench whose final weights this one starts
+    from (a later stage, as the paper's models are trained); its hash then keys this model too.
+    """
 
     name: str
     config: str
     overrides: dict[str, Any] = field(default_factory=dict)
+    init_from: str | None = None
 
 
 @dataclass
@@ -54,8 +59,11 @@ class BenchConfig:
     workers: int = 2
     target_shape: tuple[int, int, int] = (32, 64, 64)
     split: str = "temporal"
-    # A fixed step count, never a wall-clock budget, so the same seed gives the same model anywhere.
-    models: list[ModelEntry] = field(default_factory=lambda: [ModelEntry("small-vlm", "small_vlm.yaml", {"train.max_minutes": None})])
+    # Fixed step counts, never wall-clock budgets, so a slower machine trains the same model, only later.
+    models: list[ModelEntry] = field(default_factory=lambda: [
+        ModelEntry("small-vlm", "small_vlm.yaml", {"train.max_minutes": None}),
+        ModelEntry("small-vlm-vqa", "small_vlm_vqa.yaml", init_from="small-vlm"),
+    ])
     baselines: list[str] = field(default_factory=lambda: list(BASELINE_NAMES))
     tasks: list[str] = field(default_factory=lambda: ["report", "vqa"])
     # Every row is scored on the same samples: the chest region, where the clinical metric lives.
@@ -101,7 +109,7 @@ def resolve_config(config_file: Path | None = None, *, quick: bool = False, data
     config = BenchConfig(**values)
     if quick:
         config = dataclasses.replace(config, **{k: v for k, v in QUICK.items() if k not in values})
-        config.models = [ModelEntry(m.name, m.config, {**QUICK_TRAIN, **m.overrides}) for m in config.models]
+        config.models = [dataclasses.replace(m, overrides={**QUICK_TRAIN, **m.overrides}) for m in config.models]
     if data is not None:
         config.data = str(data)
     if seed is not None:
@@ -119,6 +127,11 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_tree(folder: Path) -> str:
+    """One hash over every file below `folder` (relative paths and contents): a trained model's identity."""
+    return sha256_json({str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()})
 
 
 def sha256_json(obj: Any) -> str:
@@ -193,8 +206,9 @@ def _build_step(config: BenchConfig, data: Path, data_hash: str, run: Path, step
     return out, result["manifest"]
 
 
-def _model_config(entry: ModelEntry, build: Path, seed: int):
+def _model_config(entry: ModelEntry, build: Path, seed: int, run: Path):
     from vipet.train.config import load_config
+    from vipet.train.run import FINAL_DIR
 
     path = Path(entry.config)
     if not path.is_absolute() and not path.exists():
@@ -202,19 +216,23 @@ def _model_config(entry: ModelEntry, build: Path, seed: int):
     if not path.exists():
         raise BenchError(f"model config for {entry.name!r} not found", entry.config)
     overrides = {**entry.overrides, "data.build": str(build), "seed": seed, "name": entry.name}
+    if entry.init_from:
+        overrides["model.init_from"] = str(run / "models" / entry.init_from / FINAL_DIR)
     return load_config(path, overrides)
 
 
 def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, manifest_hash: str, run: Path,
-                steps: Steps) -> tuple[Path, str]:
+                steps: Steps, start_hash: str | None) -> tuple[Path, str]:
     from vipet.train.config import config_to_dict
     from vipet.train.run import FINAL_DIR, train
 
-    model_config = _model_config(entry, build, config.seed)
+    model_config = _model_config(entry, build, config.seed, run)
     run_dir = run / "models" / entry.name
     resolved = config_to_dict(model_config)
     resolved["data"]["build"] = "<build>"  # the build's content hash stands for it
-    inputs = {"manifest": manifest_hash, "config": resolved}
+    if entry.init_from:
+        resolved["model"]["init_from"] = f"<{entry.init_from}>"  # and the starting model's hash for it
+    inputs = {"manifest": manifest_hash, "config": resolved, "init_from": start_hash}
 
     def work() -> dict[str, Any]:
         stamp = run / STEPS_DIR / f"train-{entry.name}.json"
@@ -223,7 +241,7 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, manifest_ha
         summary = train(model_config, run_dir)
         return {"steps": summary.get("steps"), "stop_reason": summary.get("stop_reason"),
                 "seconds": round(float(summary.get("seconds", 0.0)), 1),
-                "model": sha256_file(run_dir / FINAL_DIR / "vlm_config.json")}
+                "model": sha256_tree(run_dir / FINAL_DIR)}
 
     result = steps.run_step(f"train-{entry.name}", inputs, [run_dir / FINAL_DIR / "vlm_config.json"], work)
     return run_dir, sha256_json(result)
@@ -292,9 +310,15 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
     build, manifest_hash = _build_step(config, data, data_hash, out, steps)
     prediction_files: list[Path] = []
     curves: list[Path] = []
+    model_hashes: dict[str, str] = {}
     for entry in config.models:
-        run_dir, model_hash = _train_step(entry, config, build, manifest_hash, out, steps)
-        trained_tasks = _model_config(entry, build, config.seed).data.tasks
+        if entry.init_from is not None and entry.init_from not in model_hashes:
+            raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
+                             f"this bench ({sorted(model_hashes) or 'none'})")
+        start_hash = model_hashes.get(entry.init_from) if entry.init_from else None
+        run_dir, model_hashes[entry.name] = _train_step(entry, config, build, manifest_hash, out, steps, start_hash)
+        model_hash = model_hashes[entry.name]
+        trained_tasks = _model_config(entry, build, config.seed, out).data.tasks
         tasks = [t for t in config.tasks if t in trained_tasks]  # a report-only model is not asked questions
         prediction_files.append(_predict_step(entry.name, str(run_dir), model_hash, config, build, out, steps, tasks))
         if (run_dir / "training_curve.png").exists():

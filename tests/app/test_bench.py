@@ -28,9 +28,14 @@ TINY_TRAIN = {
 }
 
 
+TINY_VQA_TRAIN = {key: TINY_TRAIN[key] for key in TINY_TRAIN if key.split(".")[0] in ("train", "data", "generation")}
+
+
 def tiny_config(seed: int = 0) -> BenchConfig:
+    models = [ModelEntry("tiny-vlm", "small_vlm.yaml", TINY_TRAIN),
+              ModelEntry("tiny-vqa", "small_vlm_vqa.yaml", TINY_VQA_TRAIN, init_from="tiny-vlm")]
     return BenchConfig(seed=seed, cohort_n=6, workers=1, target_shape=(16, 32, 32), n_resamples=20, cases=1,
-                       max_test_samples=4, models=[ModelEntry("tiny-vlm", "small_vlm.yaml", TINY_TRAIN)])
+                       max_test_samples=4, models=models)
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +64,15 @@ def test_run_writes_leaderboard_metrics_and_provenance(bench_run):
         ids[name] = sorted(r["id"] for r in records if r["task"] == "report")
         assert all(r["id"].endswith(":chest") for r in records if r["task"] == "report")
     assert ids["tiny-vlm"] == ids["template"] == ids["retrieval"]  # every row scored on the same samples
+    vqa = [json.loads(x) for x in (out / "predictions" / "tiny-vqa.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert vqa and {r["task"] for r in vqa} == {"vqa"}
+    majority = [json.loads(x) for x in (out / "predictions" / "majority-vqa.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["id"] for r in vqa) == sorted(r["id"] for r in majority)
+    assert "| tiny-vqa |" in board.split("Visual question answering")[1]
+    import yaml
+
+    vqa_config = yaml.safe_load((out / "models" / "tiny-vqa" / "config.yaml").read_text(encoding="utf-8"))
+    assert Path(vqa_config["model"]["init_from"]) == out / "models" / "tiny-vlm" / "final"
 
 
 def test_rerun_is_cached_and_byte_identical(bench_run):
@@ -80,6 +94,29 @@ def test_changed_setting_redoes_only_downstream_steps(bench_run, tmp_path):
     run_bench(config, copy, log=lines.append)
     redone = [line.split()[1].rstrip(":") for line in lines if line.endswith("...")]
     assert redone == ["evaluate", "report"]
+
+
+def test_a_retrained_first_stage_retrains_the_stage_that_starts_from_it(bench_run, tmp_path):
+    out, _ = bench_run
+    copy = tmp_path / "run"
+    shutil.copytree(out, copy)
+    config = tiny_config()
+    config.models[0].overrides = {**TINY_TRAIN, "train.max_steps": 4, "train.save_every": 4}
+    lines: list[str] = []
+    run_bench(config, copy, log=lines.append)
+    redone = [line.split()[1].rstrip(":") for line in lines if line.endswith("...")]
+    assert redone[:4] == ["train-tiny-vlm", "predict-tiny-vlm", "train-tiny-vqa", "predict-tiny-vqa"]
+    # Scoring is redone only when a prediction file's content changed (a tiny model may repeat itself).
+    changed = any((out / "predictions" / name).read_bytes() != (copy / "predictions" / name).read_bytes()
+                  for name in ("tiny-vlm.jsonl", "tiny-vqa.jsonl"))
+    assert redone[4:] == (["evaluate", "report"] if changed else [])
+
+
+def test_a_stage_must_start_from_an_earlier_model(tmp_path):
+    config = tiny_config()
+    config.models = config.models[::-1]
+    with pytest.raises(BenchError, match="not an earlier model"):
+        run_bench(config, tmp_path / "run", log=lambda line: None)
 
 
 def test_verify_passes_then_catches_a_changed_digit(bench_run, tmp_path):
