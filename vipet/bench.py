@@ -244,7 +244,7 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, manifest_ha
                 "model": sha256_tree(run_dir / FINAL_DIR)}
 
     result = steps.run_step(f"train-{entry.name}", inputs, [run_dir / FINAL_DIR / "vlm_config.json"], work)
-    return run_dir, sha256_json(result)
+    return run_dir, result["model"]  # the weights' hash: a retrained but identical model redoes nothing downstream
 
 
 def _predict_step(name: str, source: str, upstream: str, config: BenchConfig, build: Path, run: Path,
@@ -316,8 +316,8 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
             raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
                              f"this bench ({sorted(model_hashes) or 'none'})")
         start_hash = model_hashes.get(entry.init_from) if entry.init_from else None
-        run_dir, model_hashes[entry.name] = _train_step(entry, config, build, manifest_hash, out, steps, start_hash)
-        model_hash = model_hashes[entry.name]
+        run_dir, model_hash = _train_step(entry, config, build, manifest_hash, out, steps, start_hash)
+        model_hashes[entry.name] = model_hash
         trained_tasks = _model_config(entry, build, config.seed, out).data.tasks
         tasks = [t for t in config.tasks if t in trained_tasks]  # a report-only model is not asked questions
         prediction_files.append(_predict_step(entry.name, str(run_dir), model_hash, config, build, out, steps, tasks))
