@@ -98,7 +98,7 @@ def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None
     summary.update({"final": FINAL_DIR, "last": result["last"], "train_samples": len(train_data), "val_samples": len(val_items)})
     atomic_write_json(run_dir / "summary.json", summary)
     if plot:
-        val_names = ("i2t_top1",) if config.stage == "contrastive" else ("report.F1-T", "report.F1-TPF")
+        val_names = ("i2t_top1",) if config.stage == "contrastive" else ("report.F1-T", "report.F1-TPF", "vqa.closed.accuracy")
         plot_training_curves(run_dir, val_metrics=val_names)
     return summary
 
