@@ -206,3 +206,18 @@ def test_report_opens_in_headless_chromium(bench_run, tmp_path):
 
     image = Image.open(shot).convert("L")
     assert image.size[0] >= 1000 and len(image.getcolors(maxcolors=1 << 16) or range(17)) > 16  # rendered content, not a blank page
+
+
+def test_readme_bench_config_example_resolves(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "bench.yaml").write_text(example, encoding="utf-8")
+    config = resolve_config(tmp_path / "bench.yaml")
+    assert [m.name for m in config.models] == ["small-vlm", "small-vlm-vqa"]
+    assert config.models[1].init_from == "small-vlm"
+    from vipet.bench import _model_config
+
+    first = _model_config(config.models[0], tmp_path / "build", 0, tmp_path)
+    second = _model_config(config.models[1], tmp_path / "build", 0, tmp_path)
+    assert first.train.max_steps == 800 and first.data.tasks == ["report"]
+    assert second.data.tasks == ["vqa"] and Path(second.model.init_from) == tmp_path / "models" / "small-vlm" / "final"
