@@ -40,34 +40,27 @@ SENTENCES = [
 ]
 
 
-class SyntheticItems(torch.utils.data.Dataset):
-    """Random volumes with a few hot spots, each paired with a report long enough for --seq tokens."""
+def synthetic_items(n: int, shape: tuple[int, int, int], words: int, seed: int = 0) -> list[dict]:
+    """Random volumes with a few hot spots, each paired with a report long enough for --seq tokens.
 
-    def __init__(self, n: int, shape: tuple[int, int, int], words: int, seed: int = 0):
-        rng = random.Random(seed)
-        self.items = []
-        for i in range(n):
-            generator = torch.Generator().manual_seed(seed * 100_000 + i)
-            volume = torch.rand(2, *shape, generator=generator) * 0.2
-            for _ in range(rng.randint(0, 4)):
-                z, y, x = (rng.randrange(s) for s in shape)
-                volume[0, z, y, x] = 1.0
-            text, count = [], 0
-            while count < words:
-                sentence = rng.choice(SENTENCES)
-                text.append(sentence)
-                count += len(sentence.split())
-            self.items.append({"sample_id": f"s{i}:chest", "image": volume, "text": " ".join(text),
-                               "question": None, "task": "report", "region": "chest"})
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int):
-        return self.items[index]
-
-    def text_items(self):
-        return iter(self.items)
+    A plain list is a dataset for the training loop (length, indexing; texts read from the items).
+    """
+    rng = random.Random(seed)
+    items = []
+    for i in range(n):
+        generator = torch.Generator().manual_seed(seed * 100_000 + i)
+        volume = torch.rand(2, *shape, generator=generator) * 0.2
+        for _ in range(rng.randint(0, 4)):
+            z, y, x = (rng.randrange(s) for s in shape)
+            volume[0, z, y, x] = 1.0
+        text, count = [], 0
+        while count < words:
+            sentence = rng.choice(SENTENCES)
+            text.append(sentence)
+            count += len(sentence.split())
+        items.append({"sample_id": f"s{i}:chest", "image": volume, "text": " ".join(text),
+                      "question": None, "task": "report", "region": "chest"})
+    return items
 
 
 def main() -> None:
@@ -103,8 +96,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        items = SyntheticItems(max(4 * args.batch, 64) if not args.tiny else 8, shape, words)
-        tokenizer = train_bpe_tokenizer(tokenizer_corpus(items.items) * 5, vocab_size=2000, min_frequency=1,
+        items = synthetic_items(max(4 * args.batch, 64) if not args.tiny else 8, shape, words)
+        tokenizer = train_bpe_tokenizer(tokenizer_corpus(items) * 5, vocab_size=2000, min_frequency=1,
                                         clause_merges=False)
         vocab = None if args.tiny else 151936
         started = time.perf_counter()
@@ -127,9 +120,9 @@ def main() -> None:
                                 warmup_steps=min(10, steps), save_every=0, eval_every=0, log_every=max(1, steps // 10),
                                 mixed_precision="bf16" if cuda else "no", progress=False, cpu=not cuda)
         collate = training_collator(model)
-        lengths = [sum(1 for lab in collate([item])["labels"][0].tolist() if lab != -100) for item in items.items[:16]]
+        lengths = [sum(1 for lab in collate([item])["labels"][0].tolist() if lab != -100) for item in items[:16]]
         answer_tokens = sum(lengths) / len(lengths)
-        seq_len = max(len(collate([item])["input_ids"][0]) for item in items.items[:16])
+        seq_len = max(len(collate([item])["input_ids"][0]) for item in items[:16])
         groups = param_groups(model, train_cfg.lr, train_cfg.weight_decay, {"projector": 2e-5})
         trainable = sum(p.numel() for g in groups for p in g["params"])
         total = sum(p.numel() for p in model.parameters())
@@ -158,7 +151,7 @@ def main() -> None:
         peak_train = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
 
         trained = result["model"].eval()
-        prompts = PromptCollator(trained.prompts)(items.items[: train_cfg.batch_size])
+        prompts = PromptCollator(trained.prompts)(items[: train_cfg.batch_size])
         device = next(trained.parameters()).device
         if cuda:
             torch.cuda.synchronize()

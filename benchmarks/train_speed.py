@@ -48,22 +48,6 @@ def make_build(folder: Path, n: int = 24) -> Path:
     return build
 
 
-class InMemory:
-    """The training items loaded once; indexing costs nothing (the compute-only reference)."""
-
-    def __init__(self, dataset):
-        self.items = [dataset[i] for i in range(len(dataset))]
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int):
-        return self.items[index]
-
-    def text_items(self):
-        return iter(self.items)
-
-
 def run_variant(name: str, config, data_dir: Path, steps: int, in_memory: bool) -> dict:
     from vipet.train.data import open_split
     from vipet.train.loop import run_loop
@@ -74,7 +58,7 @@ def run_variant(name: str, config, data_dir: Path, steps: int, in_memory: bool) 
     config.train.log_every, config.train.progress, config.train.warmup_steps = steps, False, 1
     train = open_split(config.data, config.data.train_split, training=True, seed=config.seed)
     if in_memory:
-        train = InMemory(train)
+        train = [train[i] for i in range(len(train))]  # loaded once: indexing costs nothing (compute-only reference)
     with tempfile.TemporaryDirectory() as run_dir:
         task = build_vlm_task(config, Path(run_dir), train, [])
         task.evaluate = None
