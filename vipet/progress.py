@@ -15,12 +15,12 @@ from typing import Any, Callable, Iterator
 Update = Callable[..., None]
 
 
+def _format_value(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
+
+
 def _format_fields(fields: dict[str, Any]) -> str:
-    parts = []
-    for name, value in fields.items():
-        shown = f"{value:.4f}" if isinstance(value, float) and math.isfinite(value) else str(value)
-        parts.append(f"{name} {shown}")
-    return "  ".join(parts)
+    return "  ".join(f"{name} {_format_value(value)}" for name, value in fields.items())
 
 
 @contextlib.contextmanager
@@ -60,7 +60,7 @@ def progress_bar(description: str, total: int, *, completed: int = 0, enabled: b
 
 
 def _shown(values: dict[str, Any]) -> dict[str, str]:
-    return {name: _format_fields({"": value}).strip() for name, value in values.items()}
+    return {name: _format_value(value) for name, value in values.items()}
 
 
 def _line_updates(console, description: str, total: int, completed: int, values: dict[str, Any]) -> Update:
