@@ -28,7 +28,9 @@ install-test: $(VENV)/.installed-test
 demo: install
 	$(BIN)/vipet bench --out demo_out
 
+# The layer contract first (pyproject [tool.importlinter]): an upward import fails in seconds.
 test: install-test
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n 2 -q
 
 clean:

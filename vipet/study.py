@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vipet.errors import SUVUnavailableError
-from vipet.reports.schema import Report
+from vipet.schema import Report
 
 HU = "HU"
 SUV_BW = "SUVbw"

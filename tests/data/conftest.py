@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "imaging"))  # the 
 
 from phantom import CT_SPACING, make_phantom  # noqa: E402
 
-from vipet.reports.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, Report  # noqa: E402
+from vipet.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, Report  # noqa: E402
 
 TARGET = (16, 32, 32)
 REPORT = Report(

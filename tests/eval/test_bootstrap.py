@@ -8,7 +8,7 @@ import pytest
 from vipet.eval.bootstrap import bootstrap_block, paired_bootstrap, resample_weights
 from vipet.eval.clinical import clinical_blocks, clinical_f1, compare_patient
 from vipet.eval.nlg import nlg_blocks, score_nlg
-from vipet.reports.schema import Lesion
+from vipet.schema import Lesion
 
 
 def _expand(weights_row: np.ndarray) -> list[int]:

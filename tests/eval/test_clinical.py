@@ -6,7 +6,7 @@ import pytest
 
 from vipet.eval.clinical import calls_primary_malignancy, clinical_f1, compare_patient
 from vipet.reports.categories import lesion_categories
-from vipet.reports.schema import Lesion, load_expert_lesions
+from vipet.schema import Lesion, load_expert_lesions
 
 METRICS = ("F1-T", "F1-TP", "F1-TF", "F1-TPF")
 

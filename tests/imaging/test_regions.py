@@ -1,4 +1,4 @@
-"""Region split from lung fields, its fallback, and the report split with bone sentences."""
+"""Region split from lung fields and its fallback."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 from phantom import make_phantom
 
-from vipet.imaging.regions import RegionSplit, sentence_regions, split_report, split_sentences
-from vipet.reports.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, Report
+from vipet.imaging.regions import RegionSplit
 
 
 def test_landmark_bounds_follow_the_lungs_with_overlap():
@@ -36,30 +35,3 @@ def test_fraction_fallback_warns_without_ct():
     assert bounds.method == "fractions" and bounds.warnings
     assert bounds.bounds["head_neck"] == (0, round(0.18 * 96) + 2)
     assert bounds.bounds["abdomen_pelvis"] == (round(0.42 * 96) - 2, 96)
-
-
-def test_sentences_split_on_capitals_not_on_decimals():
-    text = "Nốt mờ 12 mm (SUVmax: 5,2). Hạch 1.5 cm ở trung thất. gan bình thường."
-    assert split_sentences(text) == ["Nốt mờ 12 mm (SUVmax: 5,2).", "Hạch 1.5 cm ở trung thất. gan bình thường."]
-
-
-def test_bone_sentences_go_to_the_region_they_name():
-    assert sentence_regions("Tổn thương tiêu xương ở cột sống thắt lưng L3.") == {"abdomen_pelvis"}
-    assert sentence_regions("Tăng chuyển hóa FDG ở xương sườn 5 bên phải.") == {"chest"}
-    assert sentence_regions("Tổn thương đốt sống D7 và C5.") == {"chest", "head_neck"}
-    assert sentence_regions("Chưa phát hiện bất thường ở hệ thống cơ xương.") == set()
-
-
-def test_report_split_uses_sections_and_distributes_bone_sentences():
-    report = Report(sections={
-        HEAD_NECK: "Hình ảnh bắt xạ sinh lý ở não.",
-        CHEST: "Nốt mờ thùy trên phổi phải.",
-        ABDOMEN_PELVIS: "Gan bình thường.",
-        MUSCULOSKELETAL: "Tổn thương xương chậu trái. Chưa phát hiện bất thường khác ở hệ cơ xương.",
-    }, impression="Nốt phổi phải.")
-    parts = split_report(report)
-    assert parts["head_neck"] == "Hình ảnh bắt xạ sinh lý ở não. Chưa phát hiện bất thường khác ở hệ cơ xương."
-    assert parts["chest"] == "Nốt mờ thùy trên phổi phải. Chưa phát hiện bất thường khác ở hệ cơ xương."
-    assert parts["abdomen_pelvis"] == ("Gan bình thường. Tổn thương xương chậu trái. "
-                                       "Chưa phát hiện bất thường khác ở hệ cơ xương.")
-    assert np.all([r in parts for r in ("head_neck", "chest", "abdomen_pelvis")])

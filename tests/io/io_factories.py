@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 
-from vipet.reports.schema import CHEST, HEAD_NECK, Report
+from vipet.schema import CHEST, HEAD_NECK, Report
 from vipet.study import HU, SUV_BW, Patient, Study, Volume
 
 

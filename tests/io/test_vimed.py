@@ -15,7 +15,7 @@ from vipet.io import discover, load_study, read_study
 from vipet.io.npz import load_npz_volume, npz_header
 from vipet.io.vimed import iter_vimed, read_vimed_study, write_metadata_csv, write_vimed_study
 from vipet.io.vimed_layout import DEFAULT_SLICE_MM, REAL_COLUMNS, SPACING_ASSUMPTION, parse_study_path
-from vipet.reports.schema import Report
+from vipet.schema import Report
 from vipet.study import VIMED_RAW
 
 

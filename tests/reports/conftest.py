@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from vipet.reports.schema import Lesion, load_expert_lesions
+from vipet.schema import Lesion, load_expert_lesions
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,8 @@ import random
 from vipet.reports.augment import augment_report, facts_preserved, report_facts
 from vipet.reports.lexicon import load_lexicon
 from vipet.reports.augment import _move_location, _swap_synonym, _vary_numbers
-from vipet.reports.parse import parse_report, split_sentences
+from vipet.reports.parse import parse_report
+from vipet.reports.segment import split_sentences
 
 TEXT = (
     "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não. Hình ảnh bắt xạ theo đặc điểm sinh lý ở tim. "

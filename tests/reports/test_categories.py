@@ -23,7 +23,7 @@ from vipet.reports.categories import (
     split_sites,
     type_category,
 )
-from vipet.reports.schema import Lesion, load_expert_lesions
+from vipet.schema import Lesion, load_expert_lesions
 
 EXPERT_TYPES = {
     'hạch': [

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from vipet.errors import ReportError
 from vipet.reports.extract import analyze_report, extract_findings, extract_lesions
-from vipet.reports.schema import ABSENT, CHEST, HEAD_NECK, Report
+from vipet.schema import ABSENT, CHEST, HEAD_NECK, Report
 
 
 def chest(*sentences: str, impression: str = "", head_neck: str = "") -> Report:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from vipet.eval.clinical import clinical_f1
 from vipet.reports.categories import lesion_categories, type_category
 from vipet.reports.extract import extract_findings, extract_lesions
-from vipet.reports.schema import Lesion
+from vipet.schema import Lesion
 
 METRICS = ("F1-T", "F1-TP", "F1-TF", "F1-TPF")
 

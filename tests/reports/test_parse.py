@@ -9,8 +9,9 @@ import pytest
 
 from vipet.errors import ReportError
 from vipet.reports.normalize import normalize_text
-from vipet.reports.parse import load_report, parse_report, split_sentences
-from vipet.reports.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, SECTION_KEYS, Report
+from vipet.reports.parse import load_report, parse_report
+from vipet.reports.segment import split_sentences
+from vipet.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, SECTION_KEYS, Report
 
 PLAIN = (
     "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não. "

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from vipet.cli import app
-from vipet.reports.schema import CHEST, LOCATION_KEY, TYPE_KEY
+from vipet.schema import CHEST, LOCATION_KEY, TYPE_KEY
 
 TEXT = (
     "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não. Hình ảnh bắt xạ theo đặc điểm sinh lý ở tim. "

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from vipet.errors import ReportError
-from vipet.reports.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, Report
+from vipet.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, Report
 from vipet.reports.vqa import QUESTION_TYPES, dumps_jsonl, generate_vqa, to_jsonl_records, to_llava
 
 REPORT = Report(

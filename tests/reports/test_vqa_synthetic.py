@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from vipet.reports.normalize import format_number
-from vipet.reports.schema import Lesion
+from vipet.schema import Lesion
 from vipet.reports.vqa import generate_vqa
 from vipet.synth import generate_study
 

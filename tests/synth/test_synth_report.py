@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from vipet.reports.schema import FINDINGS_KEY, IMPRESSION_KEY, SECTION_KEYS, Lesion
+from vipet.schema import FINDINGS_KEY, IMPRESSION_KEY, SECTION_KEYS, Lesion
 from vipet.synth import generate_study
 from vipet.synth.anatomy import LIVER, LUNG
 from vipet.synth.phrasing import JUDGEMENT_PHRASES

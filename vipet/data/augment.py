@@ -3,9 +3,9 @@
 Every geometric change is applied to all channels at once (PET and CT stay aligned), and the one
 change that alters meaning, a left/right mirror, also mirrors the words: columns run patient
 right -> left (vipet.study), so after the flip a lesion of the right lung sits where the left lung
-was, and the target text must say "trái" where it said "phải". Known limit: anatomy is not
-mirror-symmetric (the middle lobe exists only on the right), so a mirrored "thùy giữa phổi trái"
-is anatomically odd; set `flip_lr_p=0` where that matters.
+was, and the target text must say "trái" where it said "phải" (`vipet.reports.sides`). Known
+limit: anatomy is not mirror-symmetric (the middle lobe exists only on the right), so a mirrored
+"thùy giữa phổi trái" is anatomically odd; set `flip_lr_p=0` where that matters.
 
 Randomness comes from a generator seeded by (seed, epoch, index), so an item is the same in any
 worker, in any order, on any rerun, and different from one epoch to the next.
@@ -14,7 +14,6 @@ worker, in any order, on any rerun, and different from one epoch to the next.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,34 +21,11 @@ import numpy as np
 from scipy import ndimage
 
 from vipet.imaging.resize import resize_box
-
-_SIDE_SWAP = {"phải": "trái", "trái": "phải", "right": "left", "left": "right"}
-# "phải" also means "must": keep "cần phải", "không phải", "phải là/được/có" untouched.
-_NOT_A_SIDE = re.compile(r"(?i)\b(?:cần|không|bắt buộc|chưa)\s+phải\b|\bphải\s+(?:là|được|có|làm)\b")
-_SIDE_WORD = re.compile(r"(?i)\b(phải|trái|right|left)\b")
-
+from vipet.reports.sides import swap_left_right
 
 def rng_for(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The generator of one item in one epoch (independent of worker and access order)."""
     return np.random.default_rng([int(seed), int(epoch), int(index)])
-
-
-def swap_left_right(text: str) -> str:
-    """Mirror side words (phải <-> trái, right <-> left), keeping case, sparing "must" uses of phải."""
-    if not text:
-        return text
-    protected = [(m.start(), m.end()) for m in _NOT_A_SIDE.finditer(text)]
-
-    def replace(match: re.Match[str]) -> str:
-        if any(a <= match.start() < b for a, b in protected):
-            return match.group(0)
-        word = match.group(0)
-        swapped = _SIDE_SWAP[word.lower()]
-        if word.isupper():
-            return swapped.upper()
-        return swapped.capitalize() if word[0].isupper() else swapped
-
-    return _SIDE_WORD.sub(replace, text)
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,12 @@ from typing import Any
 
 from vipet import __version__
 from vipet.errors import BuildError
-from vipet.imaging.regions import REGIONS
 from vipet.imaging.resize import KERNELS
 from vipet.imaging.windows import WINDOWS
+from vipet.schema import SAMPLE_REGIONS
 
 # Bump when the processing code changes what it writes for the same recipe.
 PIPELINE_VERSION = "build-1"
-WHOLE = "whole"
 GRIDS = ("pet", "ct")
 SLICE_FORMATS = ("none", "npy", "png")
 PET_NORMS = ("auto", "suv", "raw", "percentile")
@@ -79,7 +78,7 @@ class BuildConfig:
 
     @property
     def samples(self) -> tuple[str, ...]:
-        return (WHOLE, *REGIONS)
+        return SAMPLE_REGIONS
 
     def to_json(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)

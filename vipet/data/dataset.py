@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from vipet.data.augment import AugmentConfig, augment, rng_for
 from vipet.data.cache import open_array
-from vipet.data.config import WHOLE
+from vipet.schema import WHOLE
 from vipet.data.manifest import read_manifest
 from vipet.data.tasks import qa_pairs
 from vipet.errors import BuildError

@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from vipet.data.config import WHOLE
+from vipet.schema import WHOLE
 from vipet.data.tasks import qa_pairs, report_prompt, vqa_available
 from vipet.fsutil import atomic_write_bytes, atomic_write_json
 

@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from vipet.data.config import WHOLE
+from vipet.schema import SAMPLE_REGIONS, WHOLE
 from vipet.errors import BuildError
-from vipet.imaging.regions import REGIONS
 from vipet.imaging.resample import Grid, map_point
 from vipet.imaging.resize import Box
 
@@ -62,11 +61,11 @@ def sample_lesions(
     """sample name -> lesion dicts (JSON-ready) for the whole body and each region."""
     if truth is not None:
         return _truth_lesions(truth, boxes, out_shape, grid, ct_grid, flipped, ct_depth)
-    return {name: extract_from_text(texts.get(name, "")) for name in (WHOLE, *REGIONS)}
+    return {name: extract_from_text(texts.get(name, "")) for name in SAMPLE_REGIONS}
 
 
 def _truth_lesions(truth, boxes, out_shape, grid, ct_grid, flipped, ct_depth):
-    out: dict[str, list[dict[str, Any]]] = {name: [] for name in (WHOLE, *REGIONS)}
+    out: dict[str, list[dict[str, Any]]] = {name: [] for name in SAMPLE_REGIONS}
 
     def to_grid(stored_index: list[float]) -> np.ndarray:
         """A stored-CT index -> the head-first cache grid."""
@@ -83,7 +82,7 @@ def _truth_lesions(truth, boxes, out_shape, grid, ct_grid, flipped, ct_depth):
             grid_index = to_grid(centre)
             record["center_grid_index"] = [round(float(c), 3) for c in grid_index]
         members = [to_grid(m["center_ct_index"]) for m in lesion.get("members") or [] if m.get("center_ct_index")]
-        for name in (WHOLE, *REGIONS):
+        for name in SAMPLE_REGIONS:
             if name != WHOLE and lesion.get("region") != name:
                 continue
             entry = dict(record)

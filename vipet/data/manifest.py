@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vipet.data.cache import CACHE_DIR
-from vipet.data.config import WHOLE
+from vipet.schema import SAMPLE_REGIONS, WHOLE
 from vipet.data.splits import SplitResult, SplitStudy
 from vipet.errors import BuildError
 from vipet.fsutil import atomic_write_bytes
@@ -118,7 +118,7 @@ def manifest_rows(metas: Iterable[dict[str, Any]], splits: SplitResult) -> list[
     return rows
 
 
-_REGION_ORDER = {WHOLE: 0, "head_neck": 1, "chest": 2, "abdomen_pelvis": 3}
+_REGION_ORDER = {region: order for order, region in enumerate(SAMPLE_REGIONS)}
 
 
 def write_manifest(rows: list[dict[str, Any]], out: str | Path) -> Path:

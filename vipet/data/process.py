@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from vipet.data.cache import save_array
-from vipet.data.config import WHOLE, BuildConfig
+from vipet.data.config import BuildConfig
 from vipet.data.lesions import sample_lesions
 from vipet.errors import BuildError
 from vipet.imaging.base import describe
@@ -25,10 +25,12 @@ from vipet.imaging.crop import BodyCrop
 from vipet.imaging.landmarks import lung_profile
 from vipet.imaging.orientation import OrientHeadFirst, resolve_orientation
 from vipet.imaging.pet import PercentileScale, pet_normaliser
-from vipet.imaging.regions import REGIONS, RegionSplit, split_report
+from vipet.imaging.regions import RegionSplit
 from vipet.imaging.resample import Grid, resample_to_grid, same_field_of_view, sample_box
 from vipet.imaging.resize import Box
 from vipet.imaging.windows import MultiWindow
+from vipet.reports.regions import split_report
+from vipet.schema import IMAGE_REGIONS, SAMPLE_REGIONS, WHOLE
 from vipet.study import Study, Volume
 
 CT_FILL_HU = -1000.0
@@ -119,7 +121,7 @@ def process_study(
     lesions = sample_lesions(truth, texts, boxes, config.target_shape, grid, ct_grid,
                              flipped=not orientation.head_first, ct_depth=ct_volume.shape[0])
     samples = []
-    for name in (WHOLE, *REGIONS):
+    for name in SAMPLE_REGIONS:
         z0, z1 = ranges[name]
         samples.append({
             "region": name,
@@ -188,7 +190,7 @@ def _on_grid(volume: Volume, grid: Grid, fill: float) -> np.ndarray:
 def _texts(study: Study) -> dict[str, str]:
     """Target text per sample: full report for the whole body, region section (+ bone sentences) else."""
     if study.report is None:
-        return {WHOLE: "", "impression": "", **{r: "" for r in REGIONS}}
+        return {WHOLE: "", "impression": "", **{r: "" for r in IMAGE_REGIONS}}
     return {WHOLE: study.report.full_text(), "impression": study.report.impression.strip(), **split_report(study.report)}
 
 

@@ -8,15 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from vipet.data.config import WHOLE
+from vipet.schema import REGION_PHRASES, WHOLE
 from vipet.errors import BuildError
 
-REGION_NAMES_VI: dict[str, str] = {
-    WHOLE: "toàn thân",
-    "head_neck": "vùng đầu - cổ",
-    "chest": "vùng lồng ngực",
-    "abdomen_pelvis": "vùng ổ bụng - khung chậu",
-}
+REGION_NAMES_VI: dict[str, str] = {WHOLE: "toàn thân", **REGION_PHRASES}
 REPORT_INSTRUCTION = "Hãy mô tả hình ảnh PET/CT {region} và nêu nhận định."
 
 

@@ -37,7 +37,7 @@ from vipet.reports.categories import (
     position_categories,
     type_category,
 )
-from vipet.reports.schema import Lesion
+from vipet.schema import Lesion
 
 CLINICAL_METRICS: dict[str, tuple[int, ...]] = {
     "F1-T": (0,),

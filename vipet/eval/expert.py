@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from vipet.errors import EvalError, ReportError
-from vipet.reports.schema import Lesion, load_expert_lesions
+from vipet.schema import Lesion, load_expert_lesions
 
 _FILE_RE = re.compile(r"PETCT_(\d{4})_THANG\s*(\d{1,2})_(\d{1,2})_patient_(\d+)_REPORT", re.IGNORECASE)
 _KEY_RE = re.compile(r"(\d{4})_(\d{1,2})_(\d{1,2})_patient_(\d+)")

@@ -114,7 +114,7 @@ def thorax_lesion_units(text: str) -> Counter:
 
 def highlighted_sentences(text: str, other_side: str, unmatched_class: str) -> str:
     """The text with each lesion-bearing sentence coloured by whether the other side has its lesions."""
-    from vipet.reports.parse import split_sentences
+    from vipet.reports.segment import split_sentences
 
     available = thorax_lesion_units(other_side)
     pieces = []

@@ -1,22 +1,16 @@
-"""Split a head-first whole-body study into head_neck / chest / abdomen_pelvis, images and report.
+"""Split a head-first whole-body study into head_neck / chest / abdomen_pelvis slice ranges.
 
 Boundaries come from the lung fields (landmarks.py): head_neck ends at the lung apex, the chest
 runs from the apex to the lowest lung slice, abdomen_pelvis starts at the diaphragm domes (the
 liver dome rises into the lower chest, so chest and abdomen overlap more than the margin alone).
 Every boundary is widened by `margin_mm` on both sides (about 10-20 slices at 2-4 mm), as in the
 paper, so a lesion at a border is seen by both regions. Without lung fields (no CT, a partial
-scan) fixed fractions of the scan length are used and a warning says so.
-
-Reports: each region reads its own section (REGION_SECTIONS). The musculoskeletal section has no
-region of its own, so each of its sentences goes to the region its bone names (ribs -> chest,
-pelvis -> abdomen_pelvis, ...) and a sentence that names none ("no abnormal uptake in the
-skeleton") goes to every region, since it is true of each.
+scan) fixed fractions of the scan length are used and a warning says so. The report side of the
+split (which sentences each region is trained on) is `vipet.reports.regions`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +18,6 @@ from typing import Any
 import numpy as np
 
 from vipet.imaging.landmarks import find_bladder, find_lungs
-from vipet.reports.schema import MUSCULOSKELETAL, REGION_SECTIONS, Report
-
-REGIONS: tuple[str, ...] = tuple(REGION_SECTIONS)  # head_neck, chest, abdomen_pelvis
 FALLBACK_FRACTIONS = (0.18, 0.42)  # head_neck | chest and chest | abdomen_pelvis, of the scan length
 
 
@@ -105,60 +96,4 @@ def _clip(bounds: dict[str, tuple[int, int]], depth: int) -> dict[str, tuple[int
         if stop <= start:  # degenerate: keep at least one slice where the boundary is
             start, stop = min(start, depth - 1), min(start, depth - 1) + 1
         out[name] = (start, stop)
-    return out
-
-
-# --- report side -----------------------------------------------------------------------------
-
-# Bone and joint names (lower case, NFC) that tie a musculoskeletal sentence to a region.
-_MSK_KEYWORDS: dict[str, tuple[str, ...]] = {
-    "head_neck": ("hộp sọ", "xương sọ", "sọ não", "xương hàm", "xương chũm", "cột sống cổ", "đốt sống cổ",
-                  "xương mặt", "xương móng", "nền sọ"),
-    "chest": ("cột sống ngực", "đốt sống ngực", "xương sườn", "cung sườn", "xương ức", "xương đòn",
-              "xương bả vai", "bả vai", "khớp vai", "xương cánh tay", "thành ngực"),
-    "abdomen_pelvis": ("cột sống thắt lưng", "đốt sống thắt lưng", "thắt lưng", "xương cùng", "cùng cụt",
-                       "xương cụt", "xương chậu", "cánh chậu", "khung chậu", "xương mu", "ụ ngồi",
-                       "khớp háng", "xương đùi", "cổ xương đùi", "ổ cối", "chậu"),
-}
-# Vertebra labels: C1-C7 cervical, D/T1-12 thoracic (Vietnamese reports write D), L1-L5, S1-S5.
-_VERTEBRA = re.compile(r"\b([CDTLS])\s?(\d{1,2})\b")
-_VERTEBRA_REGION = {"C": "head_neck", "D": "chest", "T": "chest", "L": "abdomen_pelvis", "S": "abdomen_pelvis"}
-
-
-def split_sentences(text: str) -> list[str]:
-    """Sentences ending in . ! ? followed by a capital or digit; decimal commas/points never split."""
-    text = unicodedata.normalize("NFC", text or "").strip()
-    if not text:
-        return []
-    parts, start = [], 0
-    for match in re.finditer(r"[.!?]+\s+", text):
-        following = text[match.end() : match.end() + 1]
-        if following and (following.isupper() or following.isdigit()):
-            parts.append(text[start : match.end()].strip())
-            start = match.end()
-    parts.append(text[start:].strip())
-    return [p for p in parts if p]
-
-
-def sentence_regions(sentence: str) -> set[str]:
-    """Regions a musculoskeletal sentence names; empty when it names no bone of a region."""
-    lowered = unicodedata.normalize("NFC", sentence).lower()
-    found = {region for region, words in _MSK_KEYWORDS.items() if any(w in lowered for w in words)}
-    for letter, _ in _VERTEBRA.findall(sentence):
-        found.add(_VERTEBRA_REGION[letter])
-    return found
-
-
-def split_report(report: Report) -> dict[str, str]:
-    """Region -> the text a region sample is trained on: its section plus its musculoskeletal sentences."""
-    msk_for: dict[str, list[str]] = {region: [] for region in REGIONS}
-    for sentence in split_sentences(report.sections.get(MUSCULOSKELETAL, "")):
-        named = sentence_regions(sentence) or set(REGIONS)
-        for region in REGIONS:
-            if region in named:
-                msk_for[region].append(sentence)
-    out = {}
-    for region, section in REGION_SECTIONS.items():
-        pieces = [report.sections.get(section, "").strip(), *msk_for[region]]
-        out[region] = " ".join(p for p in pieces if p)
     return out

@@ -27,7 +27,7 @@ from vipet.io.dicom_write import PHILIPS_CREATOR, write_dicom_study
 from vipet.io.orient import canonicalize, head_first_from_affine, spacing_from_affine
 from vipet.io.ref import DICOM, path_hash_key, study_key
 from vipet.io.suv import SUVScale, combine, parse_da, parse_dt, suv_scale
-from vipet.reports.schema import Report
+from vipet.schema import Report
 from vipet.study import HU, Patient, Study, Volume
 
 __all__ = ["read_dicom_study", "write_dicom_study", "SUVUnavailableWarning", "SIDECAR_NAMES"]

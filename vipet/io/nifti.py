@@ -25,7 +25,7 @@ from vipet.io.orient import (
     spacing_from_affine,
 )
 from vipet.io.ref import NIFTI, path_hash_key
-from vipet.reports.schema import Report
+from vipet.schema import Report
 from vipet.study import HU, PET_UNITS, SUV_BW, Patient, Study, Volume
 
 __all__ = ["read_nifti_pair", "write_nifti_study", "find_pair"]

@@ -28,7 +28,7 @@ from vipet.io.vimed_layout import (
     parse_study_path,
     write_metadata_csv,
 )
-from vipet.reports.schema import Report
+from vipet.schema import Report
 from vipet.study import HU, SUV_BW, VIMED_RAW, Patient, Study, Volume
 
 __all__ = ["read_vimed_study", "read_vimed_ref", "iter_vimed", "write_vimed_study", "write_metadata_csv"]

@@ -27,7 +27,7 @@ BASELINES = ("template", "retrieval", "majority-vqa")
 
 
 def _sentences(text: str) -> list[str]:
-    from vipet.reports.parse import split_sentences
+    from vipet.reports.segment import split_sentences
 
     return [s.strip() for s in split_sentences(text) if s.strip()]
 

@@ -4,7 +4,7 @@ Pure Python: nothing here imports torch, so metrics and notebooks stay light.
 
 Entry points (import from the modules, which load lazily what they need):
 - `normalize.normalize_text(text)`: one spelling of tone marks, SUVmax, sizes, decimals.
-- `parse.parse_report(obj_or_text)`, `parse.load_report(path)`, `parse.split_sentences(text)`.
+- `parse.parse_report(obj_or_text)`, `parse.load_report(path)`, `segment.split_sentences(text)`.
 - `tokenize.tokenize(text, mode="syllable"|"word")`, `tokenize.TOKENIZER_INFO`.
 - `extract.extract_lesions(report_or_text, scope="thorax"|"all")` -> expert-format `Lesion`s;
   `extract.analyze_report(...)` for the richer findings and statements.

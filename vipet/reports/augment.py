@@ -23,8 +23,9 @@ from typing import Any, Callable
 
 from vipet.reports.extract import Finding, analyze_report
 from vipet.reports.lexicon import Lexicon, load_lexicon
-from vipet.reports.parse import parse_report, split_sentences
-from vipet.reports.schema import SECTION_KEYS, Report
+from vipet.reports.parse import parse_report
+from vipet.reports.segment import split_sentences
+from vipet.schema import SECTION_KEYS, Report
 from vipet.reports.sentences import analyze_sentence
 
 OPERATIONS: tuple[str, ...] = ("reorder", "synonym", "template", "numbers")

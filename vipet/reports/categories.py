@@ -48,7 +48,7 @@ import re
 import unicodedata
 from typing import Iterable
 
-from vipet.reports.schema import ABSENT, Lesion
+from vipet.schema import ABSENT, Lesion
 
 TYPE_CATEGORIES: tuple[str, ...] = (
     "hạch", "nốt mờ", "kính mờ", "khối mờ", "dày màng phổi", "dày tổ chức kẽ", "dải mờ", "đông đặc",

@@ -15,8 +15,9 @@ from typing import Any
 from vipet.errors import ReportError
 from vipet.reports.clauses import GENERIC_KINDS, UPTAKE_KIND, Mention, Statement
 from vipet.reports.lexicon import Lexicon, Site, load_lexicon
-from vipet.reports.parse import parse_report, split_sentences
-from vipet.reports.schema import ABSENT, SECTION_KEYS, Lesion, Report
+from vipet.reports.parse import parse_report
+from vipet.reports.segment import split_sentences
+from vipet.schema import ABSENT, SECTION_KEYS, Lesion, Report
 from vipet.reports.sections import IMPRESSION, SECTION_TO_REGION
 from vipet.reports.sentences import analyze_sentence
 

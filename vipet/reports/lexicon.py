@@ -16,9 +16,10 @@ from typing import Any, Iterator
 import yaml
 
 from vipet.errors import ReportError
+from vipet.schema import IMAGE_REGIONS, SECTION_REGIONS
 
 LEXICON_PATH = Path(__file__).with_name("lexicon.yaml")
-REGIONS: tuple[str, ...] = ("head_neck", "chest", "abdomen_pelvis", "musculoskeletal")
+REGIONS: tuple[str, ...] = tuple(SECTION_REGIONS)  # the four report sections' region keys
 
 
 def phrase_key(text: str) -> str:
@@ -135,6 +136,11 @@ class Lexicon:
     typos: tuple[tuple[str, str], ...]
     kinds: tuple[str, ...]
     families: dict[str, str]
+    bone_regions: PhraseMatcher  # value: the image region a bone or joint lies in
+    vertebra_regions: dict[str, str]  # vertebra letter (C, D, T, L, S) -> image region
+    side_words: dict[str, str]  # side word -> its mirror
+    must_before: tuple[str, ...]  # "cần phải": words that make the next "phải" mean "must"
+    must_after: tuple[str, ...]  # "phải là": words after which "phải" means "must"
     source: str
 
     def judgement(self, lowered: str, start: int = 0, end: int | None = None) -> Match | None:
@@ -178,6 +184,14 @@ def _build(raw: dict[str, Any], source: str) -> Lexicon:
             raise ReportError(f"site group {site.group!r} has unknown region {site.region!r}", source)
         for phrase in entry["phrases"]:
             site_phrases[phrase] = site
+    bone_phrases: dict[str, str] = {}
+    for region, phrases in raw["bone_regions"].items():
+        if region not in IMAGE_REGIONS:
+            raise ReportError(f"bone_regions has unknown image region {region!r}", source)
+        bone_phrases.update({p: region for p in phrases})
+    vertebra_regions = {str(k): str(v) for k, v in raw["vertebra_regions"].items()}
+    if bad := sorted(set(vertebra_regions.values()) - set(IMAGE_REGIONS)):
+        raise ReportError(f"vertebra_regions has unknown image region(s) {bad}", source)
     judgements = tuple((g["label"], PhraseMatcher({p: g["label"] for p in g["phrases"]})) for g in raw["judgements"])
     all_judgement_phrases = {p: g["label"] for g in raw["judgements"] for p in g["phrases"]}
     return Lexicon(
@@ -201,6 +215,11 @@ def _build(raw: dict[str, Any], source: str) -> Lexicon:
         typos=tuple((k, v) for k, v in raw["typos"].items()),
         kinds=tuple(dict.fromkeys(e["kind"] for e in raw["lesion_types"])),
         families={e["kind"]: e.get("family", e["kind"]) for e in raw["lesion_types"]},
+        bone_regions=PhraseMatcher(bone_phrases),
+        vertebra_regions=vertebra_regions,
+        side_words={str(k): str(v) for k, v in raw["side_words"].items()},
+        must_before=tuple(raw["must_before"]),
+        must_after=tuple(raw["must_after"]),
         source=source,
     )
 
@@ -215,7 +234,8 @@ def load_lexicon(path: str | Path | None = None) -> Lexicon:
         raise ReportError("lexicon file not found", path) from None
     except yaml.YAMLError as exc:
         raise ReportError(f"lexicon is not valid YAML: {exc}", path) from None
-    required = ("negation_cues", "physiological_cues", "lesion_types", "uptake", "judgements", "sites")
+    required = ("negation_cues", "physiological_cues", "lesion_types", "uptake", "judgements", "sites",
+                "bone_regions", "vertebra_regions", "side_words", "must_before", "must_after")
     missing = [k for k in required if k not in (raw or {})]
     if missing:
         raise ReportError(f"lexicon lacks section(s) {', '.join(missing)}", path)

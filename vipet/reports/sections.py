@@ -15,8 +15,8 @@ from functools import lru_cache
 
 from vipet.reports.spans import SIZE, SUV, lowered
 from vipet.reports.lexicon import REGIONS, Lexicon, load_lexicon
-from vipet.reports.parse import split_sentences
-from vipet.reports.schema import SECTION_KEYS, Report
+from vipet.reports.segment import split_sentences
+from vipet.schema import SECTION_KEYS, Report
 
 IMPRESSION = "impression"
 STATES: tuple[str, ...] = REGIONS + (IMPRESSION,)

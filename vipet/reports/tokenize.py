@@ -17,7 +17,7 @@ from typing import Any
 
 from vipet.errors import ReportError
 from vipet.reports.normalize import NORMALIZATION_INFO, normalize_text
-from vipet.reports.parse import split_sentences
+from vipet.reports.segment import split_sentences
 
 MODES: tuple[str, ...] = ("syllable", "word")
 SYLLABLE_PATTERN = r"\d+(?:[.,]\d+)+|\w+|[^\w\s]"

@@ -18,17 +18,12 @@ from vipet.errors import ReportError
 from vipet.reports.clauses import UPTAKE_KIND, Statement
 from vipet.reports.extract import Finding, analyze_report
 from vipet.reports.normalize import format_number
-from vipet.reports.schema import REGION_SECTIONS
+from vipet.schema import REGION_PHRASES, REGION_SECTIONS, WHOLE
 
 QUESTION_TYPES: tuple[str, ...] = (
     "region", "physiological", "presence", "size", "suvmax", "uptake", "nodes", "effusion", "judgement", "other_sites",
 )
-REGION_NAMES: dict[str, str] = {
-    "whole": "toàn thân (từ đầu - cổ đến khung chậu và hệ cơ - xương)",
-    "head_neck": "vùng đầu - cổ",
-    "chest": "vùng lồng ngực",
-    "abdomen_pelvis": "vùng ổ bụng - khung chậu",
-}
+REGION_NAMES: dict[str, str] = {WHOLE: "toàn thân (từ đầu - cổ đến khung chậu và hệ cơ - xương)", **REGION_PHRASES}
 MALIGNANT_JUDGEMENTS = frozenset({
     "U nguyên phát", "Khả năng ác tính tái phát", "Chưa loại trừ khả năng di căn", "Chưa loại trừ ác tính",
     "Nhiều khả năng ác tính", "Khả năng di căn", "Khả năng ác tính",

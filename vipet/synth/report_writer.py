@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vipet.reports.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, SECTION_KEYS, Lesion, Report
+from vipet.schema import ABDOMEN_PELVIS, CHEST, HEAD_NECK, MUSCULOSKELETAL, SECTION_KEYS, Lesion, Report
 from vipet.synth.lesions import ROUTINE_SITES, Finding
 from vipet.synth.phrasing import (
     Style, expert_size, expert_stage, expert_type, expert_uptake, judgement_phrase, object_phrase,
@@ -185,7 +185,7 @@ def write_impression(findings: list[Finding], rng: np.random.Generator) -> str:
 
 
 def expert_lesion(finding: Finding) -> dict:
-    """The six-key expert record of a finding (`vipet.reports.schema.Lesion.to_expert`)."""
+    """The six-key expert record of a finding (`vipet.schema.Lesion.to_expert`)."""
     invasion = finding.invasion[0].upper() + finding.invasion[1:] if finding.invasion else "Không có"
     return Lesion(
         size=expert_size(finding),

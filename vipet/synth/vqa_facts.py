@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vipet.reports.schema import REGION_SECTIONS
+from vipet.schema import REGION_SECTIONS
 from vipet.synth.lesions import Finding
 from vipet.synth.phrasing import MALIGNANT, Style, format_suv, judgement_phrase, object_phrase, size_phrase
 from vipet.synth.sites import MEDIASTINAL
@@ -42,9 +42,8 @@ def vqa_facts(findings: list[Finding], rng: np.random.Generator) -> list[dict]:
     """Question/answer pairs: region shown, physiological uptake, presence per site, effusion,
     and for each key finding its size, SUVmax, uptake and judgement; node stations; malignancy."""
     out: list[dict] = []
-    names = {"head_neck": "Đầu - cổ", "chest": "Lồng ngực", "abdomen_pelvis": "Ổ bụng - khung chậu"}
     for region in REGION_SECTIONS:
-        out.append(_qa("Hình ảnh này thuộc vùng nào của cơ thể?", names[region], "region", False, region))
+        out.append(_qa("Hình ảnh này thuộc vùng nào của cơ thể?", REGION_SECTIONS[region], "region", False, region))
     out.append(_qa("Não có bất thường chuyển hóa FDG không?", "Không. Hình ảnh bắt xạ ở não theo đặc điểm sinh lý.",
                    "physiological", True, "head_neck"))
     out.append(_qa("Tim có bắt xạ theo đặc điểm sinh lý không?", "Có. Hình ảnh bắt xạ theo đặc điểm sinh lý ở tim.",

@@ -22,10 +22,10 @@ from vipet.models.encoders import EncoderConfig
 from vipet.models.projector import ProjectorConfig
 from vipet.models.small_lm import SmallLMConfig
 from vipet.models.text_encoder import TextEncoderConfig
+from vipet.schema import SAMPLE_REGIONS
 
 STAGES = ("contrastive", "alignment", "finetune")
 TASKS = ("report", "vqa")
-REGIONS = ("whole", "head_neck", "chest", "abdomen_pelvis")
 
 
 @dataclass
@@ -223,8 +223,8 @@ def validate(config: RunConfig) -> RunConfig:
     bad_tasks = [t for t in config.data.tasks if t not in TASKS]
     if bad_tasks or not config.data.tasks:
         raise TrainError(f"data.tasks must be a non-empty subset of {TASKS}, got {config.data.tasks}")
-    if config.data.regions is not None and any(r not in REGIONS for r in config.data.regions):
-        raise TrainError(f"data.regions must be a subset of {REGIONS}, got {config.data.regions}")
+    if config.data.regions is not None and any(r not in SAMPLE_REGIONS for r in config.data.regions):
+        raise TrainError(f"data.regions must be a subset of {SAMPLE_REGIONS}, got {config.data.regions}")
     if not 0.0 <= config.data.augment_text <= 1.0:
         raise TrainError("data.augment_text is a probability in [0, 1]")
     if config.stage == "contrastive" and config.data.tasks != ["report"]:

@@ -1,8 +1,10 @@
-"""The report and lesion formats every other module speaks.
+"""The vocabulary every layer speaks: report and lesion formats, section titles, region names.
 
-`Report` mirrors the ViMed-PET JSON (four region sections plus the impression). `Lesion` mirrors
-the six-field expert format of the clinical test set, so extracted, synthetic and expert
-lesions are compared field for field.
+This is the bottom of the package (only `vipet.errors` is below it), so the readers in `io/`,
+the image code in `imaging/`, the report toolkit and the models all import one definition
+instead of retyping it. `Report` mirrors the ViMed-PET JSON (four region sections plus the
+impression). `Lesion` mirrors the six-field expert format of the clinical test set, so
+extracted, synthetic and expert lesions are compared field for field.
 """
 
 from __future__ import annotations
@@ -22,11 +24,25 @@ ABDOMEN_PELVIS = "Ổ bụng - khung chậu"
 MUSCULOSKELETAL = "Hệ cơ - xương"
 SECTION_KEYS: tuple[str, ...] = (HEAD_NECK, CHEST, ABDOMEN_PELVIS, MUSCULOSKELETAL)
 
-# Region names used for image volumes, and the report section each one reads.
-REGION_SECTIONS: dict[str, str] = {
+# Region keys (English, used in file names, manifests and configs) of the four report sections.
+SECTION_REGIONS: dict[str, str] = {
     "head_neck": HEAD_NECK,
     "chest": CHEST,
     "abdomen_pelvis": ABDOMEN_PELVIS,
+    "musculoskeletal": MUSCULOSKELETAL,
+}
+# The region volumes a study is split into (head to feet), and the report section each one reads;
+# the musculoskeletal section has no volume of its own (its sentences go to the region they name).
+IMAGE_REGIONS: tuple[str, ...] = ("head_neck", "chest", "abdomen_pelvis")
+REGION_SECTIONS: dict[str, str] = {region: SECTION_REGIONS[region] for region in IMAGE_REGIONS}
+# A sample of the whole body, beside the region samples.
+WHOLE = "whole"
+SAMPLE_REGIONS: tuple[str, ...] = (WHOLE, *IMAGE_REGIONS)
+# How prompts and answers name a region volume in Vietnamese.
+REGION_PHRASES: dict[str, str] = {
+    "head_neck": "vùng đầu - cổ",
+    "chest": "vùng lồng ngực",
+    "abdomen_pelvis": "vùng ổ bụng - khung chậu",
 }
 
 # The six keys of the expert lesion format, spelled exactly as in the expert files.
