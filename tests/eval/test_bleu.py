@@ -71,10 +71,10 @@ def test_nltk_no_unigram_match_is_zero():
     assert float(bleu.nltk_bleu4_from_stats(bleu.nltk_bleu_stats(corpus).sum(axis=0))) == 0.0
 
 
-def test_equals_pycocoevalcap_on_real_reports(real_pairs):
+def test_equals_pycocoevalcap(corpus_pairs):
     from pycocoevalcap.bleu.bleu import Bleu
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     gts = {i: [r.lower() for r in refs] for i, refs in enumerate(references)}
     res = {i: [p.lower()] for i, p in enumerate(predictions)}
     with contextlib.redirect_stdout(io.StringIO()):
@@ -84,10 +84,10 @@ def test_equals_pycocoevalcap_on_real_reports(real_pairs):
     assert np.max(np.abs(np.array(oracle_per_sample).T - ours_per_sample)) < 1e-9
 
 
-def test_equals_nltk_corpus_bleu_on_real_reports(real_pairs):
+def test_equals_nltk_corpus_bleu(corpus_pairs):
     from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     hyps = [p.split() for p in predictions]
     refs = [[r.split() for r in rs] for rs in references]
     oracle = corpus_bleu(refs, hyps, smoothing_function=SmoothingFunction().method4)

@@ -16,8 +16,8 @@ def _expand(weights_row: np.ndarray) -> list[int]:
 
 
 @pytest.mark.parametrize("profile", ["coco", "vipet-vlm"])
-def test_resampled_scores_equal_scores_of_resampled_corpora(real_pairs, profile):
-    predictions, references = (list(x[:12]) for x in real_pairs)
+def test_resampled_scores_equal_scores_of_resampled_corpora(corpus_pairs, profile):
+    predictions, references = (list(x[:12]) for x in corpus_pairs)
     blocks = nlg_blocks(predictions, references, profile)
     weights = next(resample_weights(len(predictions), 3, seed=7))
     for row in weights:
@@ -52,8 +52,8 @@ def test_weights_are_deterministic_and_sum_to_n():
     assert not np.array_equal(a, np.concatenate(list(resample_weights(10, 50, seed=4))))
 
 
-def test_interval_contains_the_estimate_and_clusters_move_together(real_pairs):
-    predictions, references = real_pairs
+def test_interval_contains_the_estimate_and_clusters_move_together(corpus_pairs):
+    predictions, references = corpus_pairs
     block = nlg_blocks(predictions, references, "vipet-vlm")[1]
     result = bootstrap_block(block, [str(i) for i in range(len(predictions))], 300, seed=0)
     low, high = result["rouge_l"]["ci95"]
@@ -63,8 +63,8 @@ def test_interval_contains_the_estimate_and_clusters_move_together(real_pairs):
     assert same["rouge_l"]["ci95"] == pytest.approx([same["rouge_l"]["value"]] * 2)
 
 
-def test_paired_bootstrap(real_pairs):
-    predictions, references = real_pairs
+def test_paired_bootstrap(corpus_pairs):
+    predictions, references = corpus_pairs
     clusters = [str(i) for i in range(len(predictions))]
     good = nlg_blocks([r[0] for r in references], references, "vipet-vlm")
     bad = nlg_blocks(predictions, references, "vipet-vlm")

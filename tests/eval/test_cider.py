@@ -35,10 +35,10 @@ def test_one_sample_corpus_scores_zero_like_pycocoevalcap():
     assert cider.cider_d(corpus).tolist() == [0.0]  # idf = log(1) - log(1)
 
 
-def test_equals_pycocoevalcap_cider_on_real_reports(real_pairs):
+def test_equals_pycocoevalcap_cider(corpus_pairs):
     from pycocoevalcap.cider.cider import Cider
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     gts = {i: [r.lower() for r in refs] for i, refs in enumerate(references)}
     res = {i: [p.lower()] for i, p in enumerate(predictions)}
     oracle, oracle_per_sample = Cider().compute_score(gts, res)

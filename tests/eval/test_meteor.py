@@ -44,10 +44,10 @@ def test_repeated_words_align_from_the_end_like_nltk():
     assert meteor.meteor_pair(hyp, ref) == pytest.approx(oracle, abs=1e-12)
 
 
-def test_equals_nltk_on_real_reports(real_pairs):
+def test_equals_nltk(corpus_pairs):
     from nltk.translate.meteor_score import meteor_score
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     hyps = [p.lower().split() for p in predictions]
     refs = [[r.lower().split() for r in rs] for rs in references]
     ours = meteor.meteor(encode_corpus(hyps, refs))

@@ -15,11 +15,11 @@ from vipet.eval.profiles import get_profile
 from vipet.eval.ptb import coco_tokenize
 
 
-def test_vipet_vlm_equals_nltk_and_rouge_score(real_pairs):
+def test_vipet_vlm_equals_nltk_and_rouge_score(corpus_pairs):
     from nltk.translate.bleu_score import SmoothingFunction, corpus_bleu
     from rouge_score import rouge_scorer
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     single = [refs[0] for refs in references]
     ours = score_nlg(predictions, single, "vipet-vlm")
     bleu4 = corpus_bleu([[r.strip().split()] for r in single], [p.strip().split() for p in predictions],
@@ -48,8 +48,8 @@ def _pycocoevalcap(gts: dict, res: dict) -> dict[str, float]:
     return scores
 
 
-def test_coco_equals_pycocoevalcap_on_the_same_tokens(real_pairs):
-    predictions, references = real_pairs
+def test_coco_equals_pycocoevalcap_on_the_same_tokens(corpus_pairs):
+    predictions, references = corpus_pairs
     gts = {i: [" ".join(coco_tokenize(r)) for r in refs] for i, refs in enumerate(references)}
     res = {i: [" ".join(coco_tokenize(p))] for i, p in enumerate(predictions)}
     oracle = _pycocoevalcap(gts, res)
@@ -60,10 +60,10 @@ def test_coco_equals_pycocoevalcap_on_the_same_tokens(real_pairs):
 
 
 @pytest.mark.skipif(shutil.which("java") is None, reason="java not on PATH: pycocoevalcap's PTBTokenizer cannot run")
-def test_coco_equals_the_full_pycocoevalcap_pipeline_with_java(real_pairs):
+def test_coco_equals_the_full_pycocoevalcap_pipeline_with_java(corpus_pairs):
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     tokenizer = PTBTokenizer()
     with contextlib.redirect_stderr(io.StringIO()):
         gts = tokenizer.tokenize({i: [{"caption": r} for r in refs] for i, refs in enumerate(references)})
@@ -107,13 +107,13 @@ class _Tokens:
         return self._tokenize(text)
 
 
-def test_default_profile_equals_the_oracles_on_the_same_tokens(real_pairs):
+def test_default_profile_equals_the_oracles_on_the_same_tokens(corpus_pairs):
     import sacrebleu
     from nltk.translate.meteor_score import meteor_score
     from pycocoevalcap.cider.cider import Cider
     from rouge_score import rouge_scorer
 
-    predictions, references = real_pairs
+    predictions, references = corpus_pairs
     profile = get_profile("default")
     ours = score_nlg(predictions, references, profile)
     hyp = [profile.tokenize(p) for p in predictions]

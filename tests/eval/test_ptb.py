@@ -26,6 +26,12 @@ PINNED = {
         "it 's do n't `` abc '' ` abc ' ` x ' `` y '' -- -- ... ... . . !! ?? 1/2 1/4 5 % $ 5",
     "1,5cm 1.000 10.5.2020 9/2018 PET/CT ct/mri/pet viêm/xơ ab/âm a-đ {a} [b]":
         "1,5 cm 1.000 10.5.2020 9/2018 pet/ct ct/mri/pet viêm / xơ ab / âm a-đ -lcb- a -rcb- -lsb- b -rsb-",
+    # the forms a user found tokenised differently from Java in real model outputs (issue 12, item 8):
+    # upper-case letters joined by + or & are one token, U+FFFD is deleted (and splits the word)
+    "Hạch nhóm B+C+D+E, hố Rosenmüller's trái, H&P: bình thường; l\ufffdi (SUVmax: 3,2).":
+        "hạch nhóm b+c+d+e , hố rosenmüller 's trái , h&p : bình thường ; l i -lrb- suvmax : 3,2 -rrb- .",
+    "b+c h&p ROSENMÜLLER'S \ufffd \"x\" '°":
+        "b + c h & p rosenmüller 's `` x '' ' °",
 }
 
 
@@ -37,6 +43,12 @@ def test_matches_recorded_java_output(text):
 def test_coco_tokens_drop_pycocoevalcap_punctuation_but_keep_lowercase_brackets():
     tokens = coco_tokenize("Khối mờ (SUVmax: 5,2), không tăng.")
     assert tokens == ["khối", "mờ", "-lrb-", "suvmax", "5,2", "-rrb-", "không", "tăng"]
+
+
+def test_no_break_space_tokens_are_split_like_pycocoevalcap_bleu():
+    # Java writes "12 3/4" and phone numbers as one token with U+00A0; BLEU/CIDEr split it with str.split()
+    assert ptb_tokenize("12 3/4 và 0912 345 678") == ["12\u00a03/4", "và", "0912\u00a0345\u00a0678"]
+    assert coco_tokenize("12 3/4 và 0912 345 678") == ["12", "3/4", "và", "0912", "345", "678"]
 
 
 def test_unicode_is_normalised_to_nfc():

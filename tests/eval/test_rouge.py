@@ -54,10 +54,10 @@ def test_empty_prediction_scores_zero():
     assert rouge.rouge_n_f1(corpus, (1, 2))[0].tolist() == [0.0, 0.0]
 
 
-def test_equals_pycocoevalcap_rouge_on_real_reports(real_pairs):
+def test_equals_pycocoevalcap_rouge(corpus_pairs):
     from pycocoevalcap.rouge.rouge import Rouge
 
-    predictions, references = (part[:15] for part in real_pairs)  # the oracle's Python LCS table is slow
+    predictions, references = (part[:15] for part in corpus_pairs)  # the oracle's Python LCS table is slow
     gts = {i: [r.lower() for r in refs] for i, refs in enumerate(references)}
     res = {i: [p.lower()] for i, p in enumerate(predictions)}
     oracle, oracle_per_sample = Rouge().compute_score(gts, res)
@@ -66,10 +66,10 @@ def test_equals_pycocoevalcap_rouge_on_real_reports(real_pairs):
     assert np.max(np.abs(oracle_per_sample - ours_per_sample)) < 1e-9
 
 
-def test_equals_rouge_score_on_real_reports(real_pairs):
+def test_equals_rouge_score(corpus_pairs):
     from rouge_score import rouge_scorer
 
-    predictions, references = (part[:15] for part in real_pairs)  # the oracle's Python LCS table is slow
+    predictions, references = (part[:15] for part in corpus_pairs)  # the oracle's Python LCS table is slow
     scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=False)
     corpus = encode_corpus([rouge_score_tokenize(p) for p in predictions], [[rouge_score_tokenize(r[0])] for r in references])
     ours = np.column_stack([rouge.rouge_n_f1(corpus, (1, 2)), rouge.rouge_l_f1(corpus)])

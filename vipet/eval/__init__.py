@@ -1,12 +1,13 @@
 """Evaluation: language metrics right for Vietnamese and exact against their references, clinical F1, VQA, intervals.
 
-Pure Python + numpy; never imports torch (only `vipet.eval.embedding`, the optional
-BERTScore-style score, loads torch/transformers, inside its function).
+Pure Python + numpy; never imports torch or transformers (an import-linter contract). The optional
+BERTScore-style score (`vipet.eval.embedding`) takes an embedder callable; the torch one that reads a
+local encoder folder is `vipet.models.token_embeddings.LocalTokenEmbedder`.
 
 Entry points:
 - `score_nlg(predictions, references, profile="default") -> {metric: score}`
 - `clinical_f1(pred_lesions, ref_lesions) -> dict` (F1-T/TP/TF/TPF and side scores)
-- `evaluate_predictions(records, profile, clinical, expert_dir=..., n_resamples=..., seed=...) -> metrics JSON`
+- `evaluate_predictions(records, profile, clinical, expert_dir=..., n_resamples=..., seed=..., embedder=...) -> metrics JSON`
 - `compare_predictions(records_a, records_b, ...) -> paired bootstrap JSON`
 - `load_predictions(path, pred_key, ref_key)`, `write_metrics(metrics, path)`
 

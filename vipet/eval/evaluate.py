@@ -20,6 +20,7 @@ from vipet.errors import EvalError, ReportError
 from vipet.eval.base import MetricBlock, mean_block
 from vipet.eval.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_block, paired_bootstrap
 from vipet.eval.clinical import clinical_blocks, clinical_f1, compare_patient
+from vipet.eval.embedding import TokenEmbedder
 from vipet.eval.io import PredictionRecord, align_records, records_from_dicts
 from vipet.eval.nlg import nlg_blocks
 from vipet.eval.profiles import Profile, get_profile
@@ -56,7 +57,7 @@ def report_sections(
     profile: Profile,
     clinical: bool = False,
     expert_dir: str | Path | None = None,
-    embedding_model: str | None = None,
+    embedder: TokenEmbedder | None = None,
 ) -> dict[str, Section]:
     """Sections `report/nlg` and, with `clinical`, `report/clinical` for one model's report records."""
     records = _sorted(records)
@@ -65,7 +66,7 @@ def report_sections(
         return sections
     predictions = [r.prediction for r in records]
     sections["report/nlg"] = Section(
-        nlg_blocks(predictions, [list(r.references) for r in records], profile, embedding_model),
+        nlg_blocks(predictions, [list(r.references) for r in records], profile, embedder),
         [r.cluster for r in records],
         {"n": len(records), "n_empty_predictions": sum(not p.strip() for p in predictions)},
     )
@@ -114,7 +115,7 @@ def _clinical_section(records: list[PredictionRecord], expert_dir: str | Path | 
     return Section(clinical_blocks(results), [r.cluster for r in kept], info)
 
 
-def vqa_sections(records: Sequence[PredictionRecord], profile: Profile, embedding_model: str | None = None) -> dict[str, Section]:
+def vqa_sections(records: Sequence[PredictionRecord], profile: Profile, embedder: TokenEmbedder | None = None) -> dict[str, Section]:
     """Sections `vqa/closed` (yes/no accuracy, x100) and `vqa/open` (language metrics)."""
     records = _sorted(records)
     closed = [r for r in records if is_closed(r.question, r.references[0], r.closed)]
@@ -126,16 +127,16 @@ def vqa_sections(records: Sequence[PredictionRecord], profile: Profile, embeddin
     if open_:
         predictions = [r.prediction for r in open_]
         sections["vqa/open"] = Section(
-            nlg_blocks(predictions, [list(r.references) for r in open_], profile, embedding_model),
+            nlg_blocks(predictions, [list(r.references) for r in open_], profile, embedder),
             [r.cluster for r in open_],
             {"n": len(open_), "n_empty_predictions": sum(not p.strip() for p in predictions)},
         )
     return sections
 
 
-def _model_sections(records, profile, clinical, expert_dir, embedding_model) -> dict[str, Section]:
-    sections = report_sections([r for r in records if r.task == "report"], profile, clinical, expert_dir, embedding_model)
-    sections.update(vqa_sections([r for r in records if r.task == "vqa"], profile, embedding_model))
+def _model_sections(records, profile, clinical, expert_dir, embedder) -> dict[str, Section]:
+    sections = report_sections([r for r in records if r.task == "report"], profile, clinical, expert_dir, embedder)
+    sections.update(vqa_sections([r for r in records if r.task == "vqa"], profile, embedder))
     return sections
 
 
@@ -161,7 +162,7 @@ def evaluate_predictions(
     expert_dir: str | Path | None = None,
     n_resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
-    embedding_model: str | None = None,
+    embedder: TokenEmbedder | None = None,
     word_segmentation: bool = False,
     source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -174,7 +175,7 @@ def evaluate_predictions(
     results: dict[str, Any] = {}
     for model, group in _by_model(records).items():
         flat: dict[str, Any] = {}
-        for path, section in _model_sections(group, prof, clinical, expert_dir, embedding_model).items():
+        for path, section in _model_sections(group, prof, clinical, expert_dir, embedder).items():
             scores: dict[str, Any] = {}
             for block in section.blocks:
                 scores.update(bootstrap_block(block, section.clusters, n_resamples, seed))

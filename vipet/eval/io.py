@@ -16,13 +16,13 @@ What is an error and what is not (the CLI prints the one-line reason and exits 1
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 from vipet.errors import EvalError
+from vipet.hashing import sha256_file
 
 TASKS: tuple[str, ...] = ("report", "vqa")
 
@@ -48,8 +48,7 @@ class PredictionRecord:
         return self.study or self.id
 
 
-def file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+file_sha256 = sha256_file  # the package's one sha256 (vipet.hashing), under the name the CLI imports
 
 
 def _read_text(path: Path) -> str:

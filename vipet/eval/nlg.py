@@ -15,6 +15,7 @@ import numpy as np
 
 from vipet.eval import bleu, chrf, cider, meteor, rouge
 from vipet.eval.base import MetricBlock, mean_block, scaled
+from vipet.eval.embedding import TokenEmbedder, embedding_f1
 from vipet.eval.ngrams import count_ngrams, encode_corpus
 from vipet.eval.profiles import Profile, get_profile, rouge_score_tokenize
 
@@ -36,7 +37,7 @@ def nlg_blocks(
     predictions: Sequence[str],
     references: References,
     profile: Profile | str = "default",
-    embedding_model: str | None = None,
+    embedder: TokenEmbedder | None = None,
 ) -> list[MetricBlock]:
     """The profile's metrics as bootstrap-ready blocks, in the profile's scale."""
     profile = get_profile(profile) if isinstance(profile, str) else profile
@@ -48,10 +49,8 @@ def nlg_blocks(
         blocks = _vipet_vlm_blocks(predictions, ref_lists, profile.scale)
     else:
         blocks = _token_blocks(predictions, ref_lists, profile)
-    if embedding_model:
-        from vipet.eval.embedding import embedding_f1
-
-        blocks.append(mean_block(["embedding_f1"], embedding_f1(predictions, ref_lists, embedding_model), profile.scale))
+    if embedder is not None:
+        blocks.append(mean_block(["embedding_f1"], embedding_f1(predictions, ref_lists, embedder), profile.scale))
     return blocks
 
 
@@ -109,13 +108,13 @@ def score_nlg(
     predictions: Sequence[str],
     references: References,
     profile: Profile | str = "default",
-    embedding_model: str | None = None,
+    embedder: TokenEmbedder | None = None,
 ) -> dict[str, float]:
     """Every metric of the profile as {name: score}; an empty list of predictions scores 0."""
     if len(predictions) == 0:
         prof = get_profile(profile) if isinstance(profile, str) else profile
         return {name: 0.0 for name in prof.metrics}
     scores: dict[str, float] = {}
-    for block in nlg_blocks(predictions, references, profile, embedding_model):
+    for block in nlg_blocks(predictions, references, profile, embedder):
         scores.update(block.value())
     return scores

@@ -1,95 +1,153 @@
 """The tokenisation pycocoevalcap applies before BLEU/ROUGE/CIDEr, reimplemented without Java.
 
-pycocoevalcap pipes every caption through Stanford CoreNLP 3.4.1 `PTBTokenizer -preserveLines
--lowerCase` and then drops the tokens in its PUNCTUATIONS list. This module reproduces the
-lexer's behaviour on report-like text (letters of any script, numbers with decimal commas,
-units, slashes, hyphens, parentheses, quotes, dashes) with a longest-match scanner, and the same
-removal. Two quirks are kept because they change the numbers: brackets become `-lrb-`/`-rrb-`
-AFTER lower-casing, so pycocoevalcap (which lists the upper-case forms) keeps them as tokens; and
-a colon glued to a number after a word (`SUVmax:6,0`) is one token `:6,0`.
+pycocoevalcap writes every caption on its own line (a newline inside a caption becomes a space),
+pipes the file through Stanford CoreNLP 3.4.1 `PTBTokenizer -preserveLines -lowerCase` and then
+drops the tokens in its PUNCTUATIONS list. This module runs the same lexer: the rules of
+`PTBLexer.flex` v3.4.1, ported rule for rule in `vipet.eval.ptb_rules`, under JFlex's semantics
+(longest match, earlier rule on a tie, trailing context counted but not consumed, characters no
+rule matches deleted). Two quirks are kept because they change the numbers: brackets become
+`-lrb-`/`-rrb-` AFTER lower-casing, so pycocoevalcap (which lists the upper-case forms) keeps them
+as tokens; and `-LSB-`/`-RSB-` are not in its list either.
 
-Checked token for token against the Java tokenizer on all 863 real report/question/answer texts
-and on a case list of unusual punctuation (tests/eval/test_ptb.py, which runs Java when present).
-English-only rules of the Java lexer (clitics beyond 's/n't, its abbreviation list, URLs, e-mail
-addresses, SGML) are covered only in their common forms.
+One thing cannot be reproduced per caption: Java reads the whole file as one stream, and three
+abbreviation rules look past the end of a line (an abbreviation such as `etc.` keeps a separate
+`.` when the next line is empty or starts with an upper-case letter; `ca.` before a digit; an
+acronym before `The`, `He`, ...). A caption here is read as if a blank line followed it, which is
+what pycocoevalcap does whenever the next caption starts with an upper-case letter.
+
+Checked token for token against the Java tokenizer on generated strings over Vietnamese and ASCII
+letters, digits and punctuation (tests/eval/test_ptb_oracle.py, run when Java is present) and on
+all real report/question/answer texts.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
+from re import _constants as sre  # the parsed form of a pattern, to know which characters can start it
+from re import _parser as sre_parse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vipet.eval.ptb_rules import Rule
 
 PUNCTUATIONS: frozenset[str] = frozenset(
     ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]
 )
+# What follows every caption: pycocoevalcap's line break, read as if the next line were blank.
+_AFTER_CAPTION = "\n\n"
 
-_ALNUM = r"[^\W_]"
-_LETTER = r"[^\W\d_]"
-_RULES: list[tuple[str, re.Pattern[str]]] = [
-    # Vulgar fractions are rewritten ("¼" -> "1/4"); listed first so they never read as a word.
-    ("fraction", re.compile(r"[½¼¾⅓⅔]")),
-    # A word: alphanumeric runs of any script joined by hyphens ("trước-phải", "10-12mm", "d8-d9").
-    ("word", re.compile(rf"{_ALNUM}+(?:-{_ALNUM}+)*")),
-    # Slashes join ASCII runs only ("pet/ct", "ct/mri/pet"); "viêm/xơ" is three tokens in the lexer.
-    ("slashed", re.compile(r"[A-Za-z0-9]+(?:[-/][A-Za-z0-9]+)+")),
-    # Letter-initial runs joined by dots ("phải.hình", "pgs.ts"), as the lexer's domain-name rule.
-    ("dotted", re.compile(rf"{_LETTER}{_ALNUM}*(?:\.{_ALNUM}+)+")),
-    # Letter-dot acronyms keep their final dot ("t.s.", "v.v.", "u.s.").
-    ("acronym", re.compile(rf"(?:{_LETTER}\.){{2,}}")),
-    # Numbers: sign only at a token start, then digit groups joined by . , : /
-    ("number", re.compile(r"[-+]?\d+(?:[.,:/]\d+)*")),
-    ("colon_number", re.compile(r":\d+(?:[.,]\d+)*")),
-    ("clitic", re.compile(r"(?i:n't|'s|'re|'ve|'ll|'d|'m)(?![^\W_])")),
-    ("ellipsis", re.compile(r"\.\.\.|…")),
-    ("dashes", re.compile(r"--+|—|–")),
-    ("repeat", re.compile(r"!+|\?+")),
-    ("symbol", re.compile(r"\S")),
-]
-_ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof st jr sr vs etc inc ltd co corp gen gov sen rep jan feb mar apr jun jul aug sep sept oct nov dec".split()
-)
-_SINGLE_MAP = {
-    "(": "-LRB-", ")": "-RRB-", "[": "-LSB-", "]": "-RSB-", "{": "-LCB-", "}": "-RCB-",
-    "“": "``", "”": "''", "‘": "`", "’": "'", "«": "``", "»": "''",
-    "½": "1/2", "¼": "1/4", "¾": "3/4", "⅓": "1/3", "⅔": "2/3",
-}
+
+_BMP = frozenset(range(0x10000))
+
+
+@lru_cache(maxsize=1)
+def _same_case() -> dict[str, set[int]]:
+    table: dict[str, set[int]] = {}
+    for code in _BMP:
+        for key in {chr(code).lower(), chr(code).upper()}:
+            table.setdefault(key, set()).add(code)
+    return table
+
+
+def _case_variants(code: int) -> set[int]:
+    """Every BMP character an IGNORECASE literal `chr(code)` may match (a superset is fine)."""
+    char, table = chr(code), _same_case()
+    return {code} | table.get(char.lower(), set()) | table.get(char.upper(), set())
+
+
+def _first(items, ignorecase: bool) -> tuple[frozenset[int] | None, bool]:
+    """(characters that can start a match of the parsed sequence, None for any; whether it can match empty)."""
+    out: set[int] = set()
+    for op, arg in items:
+        if op is sre.LITERAL:
+            chars, nullable = (_case_variants(arg) if ignorecase else {arg}), False
+        elif op is sre.NOT_LITERAL:
+            chars, nullable = _BMP - {arg}, False
+        elif op is sre.IN:
+            chars, nullable = _class_chars(arg, ignorecase), False
+        elif op is sre.SUBPATTERN:
+            _, add, remove, sub = arg
+            chars, nullable = _first(sub, (ignorecase or bool(add & re.IGNORECASE)) and not remove & re.IGNORECASE)
+        elif op is sre.BRANCH:
+            branches = [_first(sub, ignorecase) for sub in arg[1]]
+            if any(chars is None for chars, _ in branches):
+                return None, False
+            chars, nullable = set().union(*(c for c, _ in branches)), any(n for _, n in branches)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+            chars, nullable = _first(arg[2], ignorecase)
+            nullable = nullable or arg[0] == 0
+        else:
+            return None, False
+        if chars is None:
+            return None, False
+        out |= chars
+        if not nullable:
+            return frozenset(out), False
+    return frozenset(out), True
+
+
+def _class_chars(items, ignorecase: bool) -> frozenset[int] | None:
+    negate, chars = False, set()
+    for op, arg in items:
+        if op is sre.NEGATE:
+            negate = True
+        elif op is sre.LITERAL:
+            chars.add(arg)
+        elif op is sre.RANGE:
+            chars.update(range(arg[0], arg[1] + 1))
+        else:
+            return None
+    if ignorecase:
+        chars = set().union(*(_case_variants(c) for c in chars))
+    return _BMP - chars if negate else frozenset(chars)
+
+
+def _first_chars(rule: Rule) -> frozenset[int] | None:
+    chars, nullable = _first(sre_parse.parse(rule.pattern.pattern), False)
+    return None if nullable else chars
+
+
+@lru_cache(maxsize=1)
+def _rule_table() -> list[tuple[Rule, frozenset[int] | None]]:
+    """The lexer rules with the characters each can start with, built on first use: the Unicode
+    tables behind them take a few tenths of a second, which `import vipet.eval` should not pay."""
+    from vipet.eval.ptb_rules import RULES
+
+    return [(rule, _first_chars(rule)) for rule in RULES]
+
+
+@lru_cache(maxsize=4096)
+def _candidates(char: str) -> tuple[Rule, ...]:
+    """The rules that can match at a position holding `char`, in grammar order (only a speed-up)."""
+    return tuple(rule for rule, first in _rule_table() if first is None or ord(char) in first)
 
 
 def ptb_tokenize(text: str) -> list[str]:
     """PTB tokens (lower-cased, brackets as -lrb- etc.) of one caption, before punctuation removal."""
-    text = text.replace("\n", " ")
+    end = len(text)
+    stream = text.replace("\n", " ") + _AFTER_CAPTION
     tokens: list[str] = []
-    position, end = 0, len(text)
+    position = 0
     while position < end:
-        if text[position].isspace():
+        best = None
+        best_end, best_order = position, 0
+        for rule in _candidates(stream[position]):
+            match = rule.pattern.match(stream, position)
+            if match is None:
+                continue
+            if match.end() > best_end or (match.end() == best_end and best is not None and rule.order < best_order):
+                best, best_end, best_order = (rule, match), match.end(), rule.order
+        if best is None:  # a character beyond the BMP (two surrogates in Java): untokenizable, deleted
             position += 1
             continue
-        best_name, best_end = "symbol", position  # longest match wins, earlier rule on ties
-        for name, pattern in _RULES:
-            match = pattern.match(text, position)
-            if match and match.end() > best_end:
-                best_name, best_end = name, match.end()
-        if best_name == "number" and text[position] in "+-" and position > 0 and text[position - 1].isalnum():
-            best_name, best_end = "symbol", position + 1  # a sign glued to a word is a hyphen
-        piece = text[position:best_end]
-        if best_name in ("word", "slashed") and best_end < end and text[best_end] == "." and piece.lower() in _ABBREVIATIONS:
-            piece, best_end = piece + ".", best_end + 1
-        elif best_name == "word" and len(piece) > 1 and text[best_end - 1 : best_end + 2].lower() == "n't":
-            piece, best_end = piece[:-1], best_end - 1
-        opening = position == 0 or text[position - 1].isspace() or text[position - 1] in "([{"
-        position = best_end
-        if best_name == "ellipsis":
-            tokens.append("...")
-        elif best_name == "dashes":
-            tokens.append("--")
-        elif best_name == "symbol" and piece == '"':
-            tokens.append("``" if opening else "''")
-        elif best_name == "symbol" and piece in "'`":
-            tokens.append("`" if opening else "'")
-        elif best_name in ("symbol", "fraction") and piece in _SINGLE_MAP:
-            tokens.append(_SINGLE_MAP[piece])
-        else:
-            tokens.append(piece)
+        rule, match = best
+        main = match.group("m")
+        token, consumed = rule.action(main) if rule.action is not None else (main, len(main))
+        if token is not None:
+            tokens.append(token)
+        position += consumed
     return [t.lower() for t in tokens]
 
 
@@ -97,7 +155,10 @@ def coco_tokenize(text: str) -> list[str]:
     """pycocoevalcap's caption tokens: NFC, PTB tokens lower-cased, its punctuation list removed.
 
     As in pycocoevalcap, lower-casing happens inside the lexer, so bracket tokens come out as
-    `-lrb-` and are NOT in the (upper-case) removal list: they stay, as they do there.
+    `-lrb-` and are NOT in the (upper-case) removal list: they stay, as they do there. The few
+    tokens the lexer writes with a no-break space (phone numbers, `12 3/4`) are split at it, as
+    pycocoevalcap's BLEU and CIDEr do (`str.split()`); its ROUGE-L splits on " " only and would
+    count such a token as one word.
     """
     text = unicodedata.normalize("NFC", text)
-    return [t for t in ptb_tokenize(text) if t not in PUNCTUATIONS]
+    return [word for token in ptb_tokenize(text) if token not in PUNCTUATIONS for word in token.split()]
