@@ -238,7 +238,7 @@ def loader_throughput(data: Path, ours_out: Path, seconds: float = 10.0) -> dict
 
     refs = {r.key: r for r in discover(data)[0]}
     metas = list(iter_cached(ours_out))
-    target = BuildConfig.from_json(metas[0][1]["config"]).target_shape
+    target = BuildConfig.from_mapping(metas[0][1]["config"]).target_shape
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         for key, meta in metas:

@@ -77,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from vipet.models.encoders import EncoderConfig
-    from vipet.models.lm_factory import CHATML_TEMPLATE, create_random_lm
+    from vipet.models.testing_lms import CHATML_TEMPLATE, create_random_lm
     from vipet.models.small_lm import train_bpe_tokenizer
     from vipet.models.vlm import VisionLanguageModel, VLMConfig
     from vipet.train.batching import PromptCollator
@@ -158,7 +158,7 @@ def main() -> None:
         start = time.perf_counter()
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
             texts = trained.generate(prompts["image"].to(device), prompts["input_ids"].to(device),
-                                     prompts["attention_mask"].to(device), prompts["image_mask"].to(device),
+                                     prompts["attention_mask"].to(device),
                                      max_new_tokens=64 if not args.tiny else 4, min_new_tokens=64 if not args.tiny else 4,
                                      do_sample=False)
         if cuda:

@@ -85,7 +85,7 @@ def main() -> None:
         base.train.threads = args.threads
         base.data.num_workers = args.workers
         reference = copy.deepcopy(base)
-        reference.model.encoder.stem_stride = (1, 2, 2)
+        reference.model.vlm.encoder.stem_stride = (1, 2, 2)
         clause = copy.deepcopy(base)
         clause.model.small_lm.clause_merges = True
         variants = [("small-vlm", base, False), ("reference", reference, False), ("clause-bpe", clause, False),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vipet.models.lm_factory import CHATML_TEMPLATE, create_random_lm
+from vipet.models.testing_lms import CHATML_TEMPLATE, create_random_lm
 from vipet.models.small_lm import train_bpe_tokenizer
 
 TEXTS = [

@@ -18,14 +18,38 @@ CONFIGS = {
 
 
 @pytest.mark.parametrize("kind", ["cnn3d", "vit3d"])
-def test_token_count_is_fixed_whatever_the_input_size(kind):
+def test_token_count_is_fixed_by_the_token_grid(kind):
     torch.manual_seed(0)
     encoder = build_encoder(CONFIGS[kind])
-    for shape in [(8, 16, 16), (11, 20, 13)]:  # other sizes are resized to input_size first
-        tokens = encoder(torch.rand(3, 2, *shape))
-        assert tokens.shape == (3, 4, 32)
+    tokens = encoder(torch.rand(3, 2, 8, 16, 16))
+    assert tokens.shape == (3, 4, 32)
     tokens.sum().backward()
     assert all(p.grad is not None for p in encoder.parameters())
+
+
+def test_a_volume_of_another_size_is_refused_naming_both_shapes():
+    encoder = build_encoder(CONFIGS["cnn3d"])
+    message = (r"^encoder input_size is \(8, 16, 16\) but the volumes are \(11, 20, 13\): build with "
+               r"--target-shape 8,16,16, set encoder.input_size to the build's shape, or set encoder.resize_input$")
+    with pytest.raises(TrainError, match=message):
+        encoder(torch.rand(1, 2, 11, 20, 13))
+
+
+def test_resize_input_resamples_with_the_build_resizer():
+    """Asked for, the resize is `vipet.imaging.resize` (antialiased), not a trilinear sample."""
+    from vipet.imaging.resize import resize_box
+    from vipet.models.encoders import resize_volumes
+
+    volume = torch.rand(2, 2, 16, 32, 32)
+    resized = resize_volumes(volume, (8, 16, 16))
+    assert resized.shape == (2, 2, 8, 16, 16) and resized.dtype == volume.dtype
+    assert torch.equal(resized[1, 0], torch.from_numpy(resize_box(volume[1, 0].numpy(), (8, 16, 16))))
+    # Shrinking by 2 with the antialiased kernel averages neighbours; a trilinear sample would not.
+    assert resized.std() < volume.std() * 0.6
+    torch.manual_seed(0)
+    encoder = build_encoder(EncoderConfig(kind="cnn3d", channels=(8, 16), resize_input=True, **SMALL)).eval()
+    with torch.no_grad():
+        assert torch.equal(encoder(volume), encoder(resized))
 
 
 def test_cnn_tokens_keep_where_a_hot_spot_is():

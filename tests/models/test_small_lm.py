@@ -9,7 +9,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from vipet.errors import TrainError
-from vipet.models.lm_factory import FAMILIES, lm_config
+from vipet.models.testing_lms import FAMILIES, lm_config
 from vipet.models.small_lm import IMAGE_TOKEN, SmallLMConfig, create_small_lm, train_bpe_tokenizer
 
 

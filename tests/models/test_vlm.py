@@ -26,7 +26,7 @@ def test_loss_is_cross_entropy_on_answer_tokens_only(family, tiny_lms, make_item
     model = make_vlm(tiny_lms[family])
     items = make_items(4)
     batch = VLMCollator(model.prompts)(items)
-    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["labels"])
     # Independent reference: shift by one, score only positions whose target is an answer token.
     logits, labels = out["logits"][:, :-1], batch["labels"][:, 1:]
     keep = labels != -100
@@ -40,20 +40,54 @@ def test_loss_is_cross_entropy_on_answer_tokens_only(family, tiny_lms, make_item
     assert model.encoder.stem[0].weight.grad is not None and model.projector.net[0].weight.grad.abs().sum() > 0
 
 
-def test_visual_tokens_are_spliced_at_the_image_positions(tiny_lms, make_items):
+def test_visual_tokens_are_spliced_at_the_image_token_positions(tiny_lms, make_items):
     model = make_vlm(tiny_lms["llama"]).eval()
+    image_id = model.tokenizer.convert_tokens_to_ids("<image>")
+    assert model.config.image_token_id == image_id  # the tokenizer's own <image> token, recorded
     batch = VLMCollator(model.prompts)(make_items(2))
-    embeds, bow_logits = model.embed(batch["image"], batch["input_ids"], batch["image_mask"])
+    slots = batch["input_ids"] == image_id
+    assert "image_mask" not in batch and slots.sum(dim=1).tolist() == [4, 4]
+    embeds, bow_logits = model.embed(batch["image"], batch["input_ids"])
     projected = model.projector(model.encoder(batch["image"]))
     assert bow_logits is None
-    assert batch["image_mask"].sum(dim=1).tolist() == [4, 4]
-    assert torch.equal(embeds[batch["image_mask"]], projected.reshape(-1, projected.shape[-1]))
+    assert torch.equal(embeds[slots], projected.reshape(-1, projected.shape[-1]))
     text_embeds = model.lm.get_input_embeddings()(batch["input_ids"])
-    assert torch.equal(embeds[~batch["image_mask"]], text_embeds[~batch["image_mask"]])
-    bad_mask = batch["image_mask"].clone()
-    bad_mask[0, 0] = True
-    with pytest.raises(TrainError, match="reserve 4 visual positions"):
-        model.embed(batch["image"], batch["input_ids"], bad_mask)
+    assert torch.equal(embeds[~slots], text_embeds[~slots])
+    bad_ids = batch["input_ids"].clone()
+    bad_ids[0, 0] = image_id  # a text token that is the image token: one slot too many
+    with pytest.raises(TrainError, match=rf"reserve 4 visual positions \(image_token_id {image_id}\), got \[5, 4\]"):
+        model.embed(batch["image"], bad_ids)
+
+
+def test_image_token_id_falls_back_to_a_spare_row_and_refuses_reserved_ids(tiny_lms):
+    from transformers import AutoTokenizer
+
+    from vipet.models.vlm import resolve_image_token_id
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_lms["gpt2"])
+    rows = len(tokenizer)
+    assert resolve_image_token_id(tokenizer, rows) == tokenizer.convert_tokens_to_ids("<image>")
+    assert resolve_image_token_id(tokenizer, rows, configured=7) == 7
+    with pytest.raises(TrainError, match="other than the padding, begin and end ids"):
+        resolve_image_token_id(tokenizer, rows, configured=tokenizer.pad_token_id)
+    with pytest.raises(TrainError, match=r"must be an embedding row in \[0, "):
+        resolve_image_token_id(tokenizer, rows, configured=rows)
+
+    class NoImageToken:  # an LM tokenizer without `<image>` (LLaMA-2, Qwen2 base, ...)
+        pad_token_id, eos_token_id, bos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id
+        vocab = {t: i for t, i in tokenizer.get_vocab().items() if t != "<image>"}
+
+        def get_vocab(self):
+            return self.vocab
+
+        def __len__(self):
+            return len(self.vocab)
+
+    without = NoImageToken()
+    vocab = without.vocab
+    assert resolve_image_token_id(without, len(vocab) + 3) == len(vocab) + 2  # the last, unused row
+    with pytest.raises(TrainError, match="no <image> token and no spare embedding row"):
+        resolve_image_token_id(without, len(vocab))
 
 
 def test_chat_template_is_used_only_when_the_tokenizer_has_one(tiny_lms):
@@ -70,14 +104,14 @@ def test_batched_left_padded_generation_equals_one_by_one(family, tiny_lms, make
     model = make_vlm(tiny_lms[family]).eval()
     items = make_items(3)  # a VQA prompt is longer than a report prompt: rows get padded
     batch = PromptCollator(model.prompts)(items)
-    together = model.generate(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"],
+    together = model.generate(batch["image"], batch["input_ids"], batch["attention_mask"],
                               max_new_tokens=6, do_sample=False)
     for item, text in zip(items, together):
         one = PromptCollator(model.prompts)([item])
-        alone = model.generate(one["image"], one["input_ids"], one["attention_mask"], one["image_mask"],
+        alone = model.generate(one["image"], one["input_ids"], one["attention_mask"],
                                max_new_tokens=6, do_sample=False)
         assert alone == [text]
-    beams = model.generate(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"],
+    beams = model.generate(batch["image"], batch["input_ids"], batch["attention_mask"],
                            max_new_tokens=6, num_beams=2, no_repeat_ngram_size=2, repetition_penalty=1.3)
     assert len(beams) == 3 and all(isinstance(t, str) for t in beams)
 
@@ -140,7 +174,7 @@ def test_token_bag_auxiliary_loss_is_bce_over_the_answer_tokens(tiny_lms, make_i
             if token not in (-100, model.prompts.eos_id, model.prompts.pad_id):
                 targets[row, token] = 1.0
     expected = F.binary_cross_entropy_with_logits(logits, targets, reduction="sum") / 2
-    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["labels"])
     assert torch.allclose(out["aux_loss"], expected, atol=1e-4)
     assert torch.allclose(out["loss"], out["lm_loss"] + out["aux_loss"], atol=1e-5)
 
@@ -158,21 +192,21 @@ def test_findings_targets_come_from_the_report_and_skip_vqa_rows(tiny_lms, make_
     assert batch["aux_mask"].tolist() == [False, True, False, True]
     _, logits = model.visual_inputs(batch["image"])
     rows = F.binary_cross_entropy_with_logits(logits, batch["aux_targets"], reduction="none").sum(dim=1)
-    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"],
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["labels"],
                 aux_targets=batch["aux_targets"], aux_mask=batch["aux_mask"])
     assert torch.allclose(out["aux_loss"], (rows[1] + rows[3]) / 2, atol=1e-4)
     with pytest.raises(TrainError, match="needs aux_targets"):
-        model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+        model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["labels"])
 
 
 def test_tag_token_carries_the_predicted_findings_to_the_lm(tiny_lms, make_items):
     model = make_vlm(tiny_lms["llama"], aux_weight=1.0, aux_targets="tokens", aux_tag_token=True).eval()
     assert model.num_visual_tokens == model.encoder.num_tokens + 1 == 5
     batch = VLMCollator(model.prompts, "tokens")(make_items(2))
-    assert batch["image_mask"].sum(dim=1).tolist() == [5, 5]
+    assert (batch["input_ids"] == model.config.image_token_id).sum(dim=1).tolist() == [5, 5]
     tokens, logits = model.visual_inputs(batch["image"])
     assert torch.allclose(tokens[:, -1], model.tag_proj(torch.sigmoid(logits)), atol=1e-6)
-    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"])
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["labels"])
     out["loss"].backward()
     assert model.tag_proj.weight.grad.abs().sum() > 0 and model.aux_head.weight.grad.abs().sum() > 0
     with pytest.raises(TrainError, match="aux_tag_token needs aux_weight"):
@@ -188,4 +222,4 @@ def test_missing_lm_is_a_clear_error(tmp_path):
 
 def _inputs(model, items):
     batch = VLMCollator(model.prompts)(items)
-    return {"images": batch["image"], **{k: batch[k] for k in ("input_ids", "attention_mask", "image_mask", "labels")}}
+    return {"images": batch["image"], **{k: batch[k] for k in ("input_ids", "attention_mask", "labels")}}

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from vipet import __version__
@@ -18,6 +19,7 @@ from vipet.errors import BuildError
 from vipet.imaging.resize import KERNELS
 from vipet.imaging.windows import WINDOWS
 from vipet.schema import SAMPLE_REGIONS
+from vipet.typed_config import from_mapping
 
 # Bump when the processing code changes what it writes for the same recipe.
 PIPELINE_VERSION = "build-1"
@@ -30,7 +32,8 @@ PET_NORMS = ("auto", "suv", "raw", "percentile")
 class BuildConfig:
     """What a build makes of each study.
 
-    target_shape: (D, H, W) of every model-ready volume (each region and the whole body);
+    target_shape: (D, H, W) of every model-ready volume (each region and the whole body); the default
+    is the input size of every shipped model config (`encoder.input_size`), which refuses other sizes;
     whole_grid: grid of the cached whole-body CT/PET arrays ("pet": CT shrunk onto the PET grid,
     4x smaller than "ct": PET enlarged onto the 512x512 CT grid);
     ct_windows: CT channels after the PET channel (("wide",) gives the 2-channel [PET, CT] input);
@@ -43,7 +46,7 @@ class BuildConfig:
     an exact-footprint resample in benchmarks/build_speed.py) or "triangle" (antialiased linear).
     """
 
-    target_shape: tuple[int, int, int] = (64, 128, 128)
+    target_shape: tuple[int, int, int] = (32, 64, 64)
     whole_grid: str = "pet"
     ct_windows: tuple[str, ...] = ("wide",)
     pet_norm: str = "auto"
@@ -87,11 +90,9 @@ class BuildConfig:
         return out
 
     @classmethod
-    def from_json(cls, obj: dict[str, Any]) -> "BuildConfig":
-        obj = dict(obj)
-        obj["target_shape"] = tuple(obj["target_shape"])
-        obj["ct_windows"] = tuple(obj["ct_windows"])
-        return cls(**obj)
+    def from_mapping(cls, values: dict[str, Any], source: str | Path | None = None) -> "BuildConfig":
+        """The recipe from `to_json`'s form (a sidecar, a YAML file); unknown keys and wrong types name `source`."""
+        return from_mapping(cls, values, source, error=BuildError)
 
     def fingerprint(self) -> str:
         """Hash of the recipe and the code version; equal fingerprints mean interchangeable caches."""

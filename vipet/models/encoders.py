@@ -12,16 +12,15 @@ random, which is the worst kind of bug to find after a week of training.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vipet.errors import TrainError
-
+from vipet.imaging.resize import resize_box
 
 
 @dataclass
@@ -30,7 +29,10 @@ class EncoderConfig:
 
     kind: str = "cnn3d"
     in_channels: int = 2  # PET, CT
-    input_size: tuple[int, int, int] = (32, 64, 64)  # (D, H, W); other inputs are resized to it
+    input_size: tuple[int, int, int] = (32, 64, 64)  # (D, H, W) of the volumes it reads (the build's target_shape)
+    # Another input size is an error unless this is set: then each volume is resized to input_size
+    # with the build's antialiased resampler (vipet.imaging.resize), on the CPU, at every forward pass.
+    resize_input: bool = False
     token_grid: tuple[int, int, int] = (2, 4, 4)  # tokens along (z, y, x): fixed count D*H*W
     out_dim: int = 256  # width of each visual token
     # cnn3d
@@ -71,8 +73,6 @@ class EncoderConfig:
         gz, gy, gx = self.token_grid
         return gz * gy * gx
 
-    def to_dict(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 class _ResBlock3d(nn.Module):
@@ -102,7 +102,7 @@ class _Downsample3d(nn.Module):
 
 
 class VisionEncoder(nn.Module):
-    """Common part: input resizing, token position embeddings, freezing, weight loading."""
+    """Common part: input shape check (or resize), token position embeddings, freezing, weight loading."""
 
     config: EncoderConfig
 
@@ -125,9 +125,16 @@ class VisionEncoder(nn.Module):
             raise TrainError(
                 f"encoder expects (B, {self.config.in_channels}, D, H, W) volumes, got {tuple(volume.shape)}"
             )
-        if tuple(volume.shape[2:]) != self.config.input_size:
-            volume = F.interpolate(volume, size=self.config.input_size, mode="trilinear", align_corners=False)
-        return volume
+        shape = tuple(volume.shape[2:])
+        if shape == self.config.input_size:
+            return volume
+        if not self.config.resize_input:
+            d, h, w = self.config.input_size
+            raise TrainError(
+                f"encoder input_size is {self.config.input_size} but the volumes are {shape}: build with "
+                f"--target-shape {d},{h},{w}, set encoder.input_size to the build's shape, or set encoder.resize_input"
+            )
+        return resize_volumes(volume, self.config.input_size)
 
     def forward(self, volume: torch.Tensor) -> torch.Tensor:
         """(B, C, D, H, W) -> (B, num_tokens, out_dim)."""
@@ -205,6 +212,14 @@ class ViT3DEncoder(VisionEncoder):
         return grid.flatten(2).transpose(1, 2)
 
 
+@torch.no_grad()
+def resize_volumes(volume: torch.Tensor, size: tuple[int, int, int]) -> torch.Tensor:
+    """(B, C, D, H, W) -> (B, C, *size), each channel resized by `vipet.imaging.resize` (antialiased)."""
+    source = volume.detach().float().cpu().numpy()
+    resized = np.stack([np.stack([resize_box(channel, size) for channel in item]) for item in source])
+    return torch.from_numpy(resized).to(device=volume.device, dtype=volume.dtype)
+
+
 # kind -> class; `vipet.models.registry.register_encoder` adds more.
 ENCODER_CLASSES: dict[str, type[VisionEncoder]] = {"cnn3d": CNN3DEncoder, "vit3d": ViT3DEncoder}
 
@@ -272,15 +287,6 @@ def load_encoder_weights(
     return {"loaded": loaded, "missing": missing, "unexpected": unexpected}
 
 
-def encoder_config_from_dict(values: dict[str, Any]) -> EncoderConfig:
-    """Rebuild an `EncoderConfig` from saved JSON/YAML, naming unknown keys instead of ignoring them."""
-    known = set(EncoderConfig.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise TrainError(f"unknown encoder option(s) {unknown}; known: {sorted(known)}")
-    return EncoderConfig(**values)
-
-
 __all__ = [
     "ENCODER_CLASSES",
     "CNN3DEncoder",
@@ -288,7 +294,7 @@ __all__ = [
     "ViT3DEncoder",
     "VisionEncoder",
     "build_encoder",
-    "encoder_config_from_dict",
     "load_encoder_weights",
     "read_state_dict",
+    "resize_volumes",
 ]

@@ -6,8 +6,7 @@ trains only this module with the LM frozen, so it is what teaches a fixed LM to 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,9 +26,6 @@ class ProjectorConfig:
             raise TrainError(f"projector kind must be one of {PROJECTOR_KINDS}, got {self.kind!r}")
         if self.hidden_dim is not None and int(self.hidden_dim) < 1:
             raise TrainError(f"projector hidden_dim must be positive, got {self.hidden_dim}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class Projector(nn.Module):

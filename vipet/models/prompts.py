@@ -3,8 +3,9 @@
 A prompt holds exactly one `<image>` marker. When the LM's tokenizer has a chat template the
 prompt becomes the user turn of that template (so an instruction-tuned LM sees the format it was
 tuned on); otherwise a plain "prompt, newline, `Trả lời:`" layout is used. The marker is then
-expanded into `num_image_tokens` image-slot positions whose embeddings the VLM overwrites with
-the projected visual tokens (the LLaVA splice), and only answer tokens carry a loss.
+expanded into `num_image_tokens` copies of the image token id, the positions whose embeddings the
+VLM overwrites with the projected visual tokens (the LLaVA splice; the VLM finds them by that id,
+so no caller carries a mask), and only answer tokens carry a loss.
 """
 
 from __future__ import annotations
@@ -56,17 +57,13 @@ def render_prompt(tokenizer, prompt: str, use_chat_template: bool) -> str:
 class EncodedExample:
     input_ids: list[int]
     labels: list[int]  # IGNORE_INDEX outside the answer
-    image_mask: list[bool]  # True at the visual-token positions
-
-    @property
-    def prompt_length(self) -> int:
-        return next((i for i, lab in enumerate(self.labels) if lab != IGNORE_INDEX), len(self.labels))
 
 
 class PromptEncoder:
     """Turns (task, region, question, answer) into token ids for one LM tokenizer."""
 
-    def __init__(self, tokenizer, num_image_tokens: int, use_chat_template: bool | None = None, max_length: int = 512):
+    def __init__(self, tokenizer, num_image_tokens: int, use_chat_template: bool | None = None, max_length: int = 512,
+                 *, image_token_id: int):
         self.tokenizer = tokenizer
         self.num_image_tokens = int(num_image_tokens)
         self.use_chat_template = has_chat_template(tokenizer) if use_chat_template is None else bool(use_chat_template)
@@ -79,8 +76,11 @@ class PromptEncoder:
         self.eos_id = int(eos)
         pad = tokenizer.pad_token_id
         self.pad_id = int(pad if pad is not None else eos)
-        # Placeholder id at visual positions: its embedding is overwritten, any valid id does.
-        self.image_slot_id = self.pad_id
+        # The id at visual positions (the VLM resolves it: `vipet.models.vlm.resolve_image_token_id`);
+        # padding and end ids would be mistaken for visual positions.
+        if image_token_id in (self.pad_id, self.eos_id):
+            raise TrainError(f"image_token_id {image_token_id} is the padding or end id of the tokenizer")
+        self.image_token_id = int(image_token_id)
         # Plain layouts start with BOS when the LM has one (LLaMA-style); chat templates write their own.
         bos = tokenizer.bos_token_id
         self.bos_ids = [int(bos)] if bos is not None and not self.use_chat_template else []
@@ -88,20 +88,16 @@ class PromptEncoder:
     def _ids(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else []
 
-    def prompt_ids(self, prompt: str) -> tuple[list[int], list[bool]]:
+    def prompt_ids(self, prompt: str) -> list[int]:
         text = render_prompt(self.tokenizer, prompt, self.use_chat_template)
         if text.count(IMAGE_MARKER) != 1:
             raise TrainError(f"a prompt must hold exactly one {IMAGE_MARKER} marker: {prompt!r}")
         before, after = text.split(IMAGE_MARKER)
-        head = self.bos_ids + self._ids(before)
-        tail = self._ids(after)
-        ids = head + [self.image_slot_id] * self.num_image_tokens + tail
-        mask = [False] * len(head) + [True] * self.num_image_tokens + [False] * len(tail)
-        return ids, mask
+        return self.bos_ids + self._ids(before) + [self.image_token_id] * self.num_image_tokens + self._ids(after)
 
     def encode(self, task: str, answer: str, region: str = "whole", question: str | None = None) -> EncodedExample:
         """Prompt + answer + eos, the answer truncated (never the prompt) to fit `max_length`."""
-        ids, mask = self.prompt_ids(task_prompt(task, region, question))
+        ids = self.prompt_ids(task_prompt(task, region, question))
         room = self.max_length - len(ids)
         if room < 2:
             raise TrainError(f"max_length {self.max_length} leaves no room for an answer after a {len(ids)}-token prompt")
@@ -109,9 +105,8 @@ class PromptEncoder:
         return EncodedExample(
             input_ids=ids + answer_ids,
             labels=[IGNORE_INDEX] * len(ids) + answer_ids,
-            image_mask=mask + [False] * len(answer_ids),
         )
 
     def encode_prompt(self, task: str, region: str = "whole", question: str | None = None) -> EncodedExample:
-        ids, mask = self.prompt_ids(task_prompt(task, region, question))
-        return EncodedExample(input_ids=ids, labels=[IGNORE_INDEX] * len(ids), image_mask=mask)
+        ids = self.prompt_ids(task_prompt(task, region, question))
+        return EncodedExample(input_ids=ids, labels=[IGNORE_INDEX] * len(ids))

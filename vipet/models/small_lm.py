@@ -10,9 +10,9 @@ loads it exactly like any hub model: by path, through `AutoModelForCausalLM`.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import torch
 
@@ -41,9 +41,6 @@ class SmallLMConfig:
             raise TrainError(f"small LM n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
         if self.vocab_size < 300:
             raise TrainError(f"small LM vocab_size must be >= 300 (256 bytes + merges), got {self.vocab_size}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def train_bpe_tokenizer(texts: Iterable[str], vocab_size: int = 4000, min_frequency: int = 2, clause_merges: bool = False):

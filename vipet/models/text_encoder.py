@@ -8,9 +8,9 @@ PhoBERT or multilingual-E5 checkout just points `path` at it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 import torch
 from torch import nn
@@ -34,9 +34,6 @@ class TextEncoderConfig:
             raise TrainError(f"text encoder pooling must be 'mean' or 'cls', got {self.pooling!r}")
         if self.hidden_size % self.num_heads:
             raise TrainError("text encoder hidden_size must be divisible by num_heads")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def create_small_text_encoder(texts: Iterable[str], out_dir: str | Path, config: TextEncoderConfig, seed: int = 0) -> Path:

@@ -12,6 +12,7 @@ points at the base), a LoRA adapter in `lm_adapter/`, or the whole LM in `lm/` a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -24,10 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from vipet.errors import TrainError
-from vipet.models.encoders import EncoderConfig, VisionEncoder, build_encoder, encoder_config_from_dict
+from vipet.models.encoders import EncoderConfig, VisionEncoder, build_encoder
 from vipet.models.findings import finding_labels
 from vipet.models.projector import Projector, ProjectorConfig
-from vipet.models.prompts import IGNORE_INDEX, PromptEncoder
+from vipet.models.prompts import IGNORE_INDEX, IMAGE_MARKER, PromptEncoder
+from vipet.typed_config import from_mapping, to_mapping
 
 LM_MODES = ("frozen", "lora", "full")
 AUX_TARGETS = ("findings", "tokens")
@@ -51,12 +53,12 @@ class VLMConfig:
     aux_weight: float = 0.0  # weight of the auxiliary image -> findings loss (0: no auxiliary head)
     aux_targets: str = "findings"  # "findings": clinical categories of the report; "tokens": its bag of tokens
     aux_tag_token: bool = False  # also hand the predicted findings to the LM as one more visual token
+    # Token id that marks the visual positions in `input_ids` (their embeddings are replaced by the
+    # visual tokens). None: the tokenizer's `<image>` token, else a spare embedding row past the
+    # tokenizer's vocabulary; the model records the id it resolved here, and saves it.
+    image_token_id: int | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            self.encoder = encoder_config_from_dict(self.encoder)
-        if isinstance(self.projector, dict):
-            self.projector = ProjectorConfig(**self.projector)
         if self.lm_mode not in LM_MODES:
             raise TrainError(f"lm_mode must be one of {LM_MODES}, got {self.lm_mode!r}")
         if self.lm_dtype not in DTYPES:
@@ -69,10 +71,13 @@ class VLMConfig:
             raise TrainError("aux_tag_token needs aux_weight > 0 (the tags are the auxiliary head's predictions)")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["encoder"] = self.encoder.to_dict()
-        out["projector"] = self.projector.to_dict()
-        return out
+        """The JSON form saved as `vlm_config.json` (lists, not tuples)."""
+        return to_mapping(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str | Path | None = None) -> "VLMConfig":
+        """Rebuild from `to_dict`'s form; unknown keys and wrong types are a one-line error naming `source`."""
+        return from_mapping(cls, values, source, error=TrainError)
 
 
 def quiet_transformers() -> None:
@@ -88,6 +93,30 @@ def resolve_lm_path(lm: str, base_dir: str | Path | None) -> str:
     if base_dir is not None and not os.path.isabs(lm) and (Path(base_dir) / lm).exists():
         return str(Path(base_dir) / lm)
     return lm
+
+
+def resolve_image_token_id(tokenizer, embedding_rows: int, configured: int | None = None) -> int:
+    """The id written at visual positions: configured, else the tokenizer's `<image>`, else a spare row.
+
+    The id must never occur in text (the VLM finds the visual positions by it) and must not be the
+    padding or end id. An id is only a row to look up before the splice overwrites it, so no token
+    is added to the vocabulary and no embedding is resized (which would change weights and draws).
+    """
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    reserved = {pad, tokenizer.eos_token_id, tokenizer.bos_token_id} - {None}
+    if configured is None:
+        marker = tokenizer.get_vocab().get(IMAGE_MARKER)
+        if marker is not None:
+            configured = int(marker)
+        elif embedding_rows > len(tokenizer):
+            configured = embedding_rows - 1  # a row no text maps to
+        else:
+            raise TrainError(f"the LM tokenizer has no {IMAGE_MARKER} token and no spare embedding row: set "
+                             "image_token_id (model.image_token_id) to a reserved token id that never occurs in text")
+    if not 0 <= configured < embedding_rows or configured in reserved:
+        raise TrainError(f"image_token_id {configured} must be an embedding row in [0, {embedding_rows}) other than "
+                         f"the padding, begin and end ids {sorted(reserved)}")
+    return int(configured)
 
 
 def load_lm(lm: str, dtype: str = "float32"):
@@ -108,16 +137,20 @@ class VisionLanguageModel(nn.Module):
 
     def __init__(self, config: VLMConfig, lm: nn.Module, tokenizer, encoder: VisionEncoder | None = None):
         super().__init__()
-        self.config = config
+        embeddings = lm.get_input_embeddings()
+        image_token_id = resolve_image_token_id(tokenizer, embeddings.num_embeddings, config.image_token_id)
+        self.config = dataclasses.replace(config, image_token_id=image_token_id)
+        config = self.config
         self.lm = lm
         self.tokenizer = tokenizer
         self.encoder = encoder if encoder is not None else build_encoder(config.encoder)
-        lm_dim = lm.get_input_embeddings().embedding_dim
+        lm_dim = embeddings.embedding_dim
         self.projector = Projector(config.projector, self.encoder.out_dim, lm_dim)
         self.aux_size = len(finding_labels()) if config.aux_targets == "findings" else len(tokenizer)
         self.aux_head = nn.Linear(2 * self.encoder.out_dim, self.aux_size) if config.aux_weight > 0 else None
         self.tag_proj = nn.Linear(self.aux_size, lm_dim) if config.aux_tag_token else None
-        self.prompts = PromptEncoder(tokenizer, self.num_visual_tokens, config.use_chat_template, config.max_length)
+        self.prompts = PromptEncoder(tokenizer, self.num_visual_tokens, config.use_chat_template, config.max_length,
+                                     image_token_id=image_token_id)
 
     @property
     def num_visual_tokens(self) -> int:
@@ -140,7 +173,11 @@ class VisionLanguageModel(nn.Module):
         config_path = folder / CONFIG_NAME
         if not config_path.is_file():
             raise TrainError(f"not a saved VLM folder (no {CONFIG_NAME})", folder)
-        config = VLMConfig(**json.loads(config_path.read_text(encoding="utf-8")))
+        try:
+            values = json.loads(config_path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise TrainError(f"not valid JSON ({exc})", config_path) from None
+        config = VLMConfig.from_dict(values, config_path)
         config.encoder.pretrained = None  # the saved vision weights below replace any original init
         lm, _ = load_lm(resolve_lm_path(config.lm, folder), config.lm_dtype)
         if config.lm_adapter:
@@ -162,7 +199,7 @@ class VisionLanguageModel(nn.Module):
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        config = VLMConfig(**self.config.to_dict())
+        config = VLMConfig.from_dict(self.config.to_dict())
         config.encoder.pretrained = None
         if self.config.lm_mode == "full":
             self.lm.save_pretrained(folder / "lm")
@@ -198,16 +235,22 @@ class VisionLanguageModel(nn.Module):
             tokens = torch.cat([tokens, tag[:, None]], dim=1)
         return tokens, aux_logits
 
-    def embed(self, images: torch.Tensor, input_ids: torch.Tensor, image_mask: torch.Tensor):
-        """Token embeddings with the visual tokens written into the `image_mask` positions (and the aux logits)."""
-        tokens, aux_logits = self.visual_inputs(images)
-        return self._splice(tokens, input_ids, image_mask), aux_logits
+    def image_positions(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T) bool: where the prompt reserved the visual tokens (the `image_token_id` slots)."""
+        return input_ids == self.config.image_token_id
 
-    def _splice(self, projected: torch.Tensor, input_ids: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
+    def embed(self, images: torch.Tensor, input_ids: torch.Tensor):
+        """Token embeddings with the visual tokens written into the image-token positions (and the aux logits)."""
+        tokens, aux_logits = self.visual_inputs(images)
+        return self._splice(tokens, input_ids), aux_logits
+
+    def _splice(self, projected: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         embeds = self.lm.get_input_embeddings()(input_ids)
+        image_mask = self.image_positions(input_ids)
         counts = image_mask.sum(dim=1)
         if not bool((counts == projected.shape[1]).all()):
-            raise TrainError(f"each row must reserve {projected.shape[1]} visual positions, got {counts.tolist()}")
+            raise TrainError(f"each row must reserve {projected.shape[1]} visual positions (image_token_id "
+                             f"{self.config.image_token_id}), got {counts.tolist()}: does a text hold the image token?")
         mask = image_mask.unsqueeze(-1).expand_as(embeds)
         return embeds.masked_scatter(mask, projected.to(embeds.dtype))
 
@@ -216,13 +259,12 @@ class VisionLanguageModel(nn.Module):
         images: torch.Tensor,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        image_mask: torch.Tensor,
         labels: torch.Tensor | None = None,
         aux_targets: torch.Tensor | None = None,
         aux_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """LM loss on answer tokens; with the auxiliary head also `aux_loss` (rows where `aux_mask`)."""
-        embeds, aux_logits = self.embed(images, input_ids, image_mask)
+        embeds, aux_logits = self.embed(images, input_ids)
         out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
         result: dict[str, torch.Tensor] = {"logits": out.logits}
         if labels is None:
@@ -269,11 +311,10 @@ class VisionLanguageModel(nn.Module):
         images: torch.Tensor,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
-        image_mask: torch.Tensor,
         **generation: Any,
     ) -> list[str]:
         """Answers for left-padded prompts; `generation` goes to `lm.generate` (beams, sampling, penalties)."""
-        embeds, _ = self.embed(images, input_ids, image_mask)
+        embeds, _ = self.embed(images, input_ids)
         settings = {"pad_token_id": self.prompts.pad_id, "eos_token_id": self.prompts.eos_id, **generation}
         with warnings.catch_warnings():
             # Penalties on generated tokens only is what we want: the prompt is an instruction.

@@ -47,7 +47,6 @@ class VLMCollator:
             "image": _images(items),
             "input_ids": torch.tensor([e.input_ids + [pad] * (width - len(e.input_ids)) for e in encoded]),
             "labels": torch.tensor([e.labels + [IGNORE_INDEX] * (width - len(e.labels)) for e in encoded]),
-            "image_mask": torch.tensor([e.image_mask + [False] * (width - len(e.image_mask)) for e in encoded]),
             "attention_mask": torch.tensor([[1] * len(e.input_ids) + [0] * (width - len(e.input_ids)) for e in encoded]),
         }
         if self.aux_targets is not None:
@@ -76,7 +75,6 @@ class PromptCollator:
         batch = {
             "image": _images(items),
             "input_ids": torch.tensor([[pad] * (width - len(e.input_ids)) + e.input_ids for e in encoded]),
-            "image_mask": torch.tensor([[False] * (width - len(e.image_mask)) + e.image_mask for e in encoded]),
             "attention_mask": torch.tensor([[0] * (width - len(e.input_ids)) + [1] * len(e.input_ids) for e in encoded]),
         }
         batch.update(_meta(items))

@@ -1,16 +1,14 @@
 """Experiment configs: one YAML file per stage, validated into typed dataclasses before anything runs.
 
 A typo in a YAML key must stop the run with the file and the key named, not silently fall back to
-a default after an hour of training; so every mapping is checked against its dataclass fields and
-every value against its annotated type. The resolved config (defaults filled in) is written into
-the run folder, which is what makes a run reproducible from its folder alone.
+a default after an hour of training: the mappings go through `vipet.typed_config`, the one loader of
+the package, which checks every key against its dataclass fields and every value against its type.
+The resolved config (defaults filled in) is written into the run folder, which is what makes a run
+reproducible from its folder alone.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,11 +16,12 @@ from typing import Any
 import yaml
 
 from vipet.errors import TrainError
-from vipet.models.encoders import EncoderConfig
-from vipet.models.projector import ProjectorConfig
+from vipet.models.registry import BUILTIN_LMS
 from vipet.models.small_lm import SmallLMConfig
 from vipet.models.text_encoder import TextEncoderConfig
+from vipet.models.vlm import VLMConfig
 from vipet.schema import SAMPLE_REGIONS
+from vipet.typed_config import INLINE, from_mapping, load_yaml, to_mapping
 
 STAGES = ("contrastive", "alignment", "finetune")
 TASKS = ("report", "vqa")
@@ -52,22 +51,25 @@ class LoRAConfig:
     target_modules: list[str] | str = "all-linear"
 
 
+def _default_vlm() -> VLMConfig:
+    """The built-in small GPT-2, fully trained (finetune: "lora" or "full"; alignment always freezes the LM)."""
+    return VLMConfig(lm=BUILTIN_LMS[0], lm_mode="full")
+
+
 @dataclass
 class ModelConfig:
-    lm: str = "small-gpt2"  # "small-gpt2" (built here) or a local HF folder / hub name
+    """The VLM to assemble and how to train it.
+
+    `vlm` is the model's own config (`lm`, `encoder`, `projector`, `lm_mode`, `aux_weight`, ...),
+    written inline in YAML (`model.lm`, not `model.vlm.lm`); `lm` is "small-gpt2" (built here from
+    `small_lm`) or a local HF folder / hub name. The other fields only matter while training.
+    """
+
+    vlm: VLMConfig = field(default_factory=_default_vlm, metadata=INLINE)
     small_lm: SmallLMConfig = field(default_factory=SmallLMConfig)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     init_from: str | None = None  # a saved VLM folder (an earlier run's `final/`) to start from
-    lm_mode: str = "full"  # finetune: "lora" or "full"; alignment always freezes the LM
     lora: LoRAConfig = field(default_factory=LoRAConfig)
     train_encoder: bool = True
-    lm_dtype: str = "float32"
-    use_chat_template: bool | None = None
-    max_length: int = 512
-    aux_weight: float = 0.0  # auxiliary image -> findings loss (see vipet.models.findings)
-    aux_targets: str = "findings"  # findings | tokens
-    aux_tag_token: bool = False
     gradient_checkpointing: bool = False
     # contrastive stage
     text_encoder: TextEncoderConfig = field(default_factory=TextEncoderConfig)
@@ -148,74 +150,6 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
 
 
-def _convert(value: Any, annotation: Any, where: str) -> Any:
-    """Check/convert one YAML value against a type annotation; `where` names it in errors."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(annotation)
-        if value is None and type(None) in options:
-            return None
-        errors = []
-        for option in options:
-            if option is type(None):
-                continue
-            try:
-                return _convert(value, option, where)
-            except TrainError as exc:
-                errors.append(exc.reason)
-        raise TrainError(errors[-1] if errors else f"{where}: bad value {value!r}")
-    if dataclasses.is_dataclass(annotation):
-        if isinstance(value, annotation):
-            return value
-        if not isinstance(value, dict):
-            raise TrainError(f"{where}: expected a mapping, got {type(value).__name__}")
-        return build_dataclass(annotation, value, where)
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise TrainError(f"{where}: expected a list, got {value!r}")
-        args = typing.get_args(annotation)
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(args) != len(value):
-                raise TrainError(f"{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
-        item = args[0] if args else Any
-        items = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-        return tuple(items) if origin is tuple else items
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if not isinstance(value, bool):
-            raise TrainError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TrainError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TrainError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if annotation is str:
-        if not isinstance(value, str):
-            raise TrainError(f"{where}: expected text, got {value!r}")
-        return value
-    raise TrainError(f"{where}: unsupported config type {annotation!r}")
-
-
-def build_dataclass(cls: type, values: dict[str, Any], where: str = "") -> Any:
-    """`cls(**values)` with unknown keys and wrong types reported by their dotted name."""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise TrainError(f"unknown key(s) {', '.join(f'{where}.{k}'.lstrip('.') for k in unknown)}; allowed: {sorted(names)}")
-    kwargs = {k: _convert(v, hints[k], f"{where}.{k}".lstrip(".")) for k, v in values.items()}
-    try:
-        return cls(**kwargs)
-    except TrainError as exc:
-        raise TrainError(f"{where or cls.__name__}: {exc.reason}") from None
-
-
 def validate(config: RunConfig) -> RunConfig:
     """Cross-field rules that single types cannot express."""
     if config.stage not in STAGES:
@@ -229,9 +163,9 @@ def validate(config: RunConfig) -> RunConfig:
         raise TrainError("data.augment_text is a probability in [0, 1]")
     if config.stage == "contrastive" and config.data.tasks != ["report"]:
         raise TrainError("the contrastive stage pairs images with reports: data.tasks must be [report]")
-    if config.model.lm_mode not in ("lora", "full", "frozen"):
-        raise TrainError(f"model.lm_mode must be lora, full or frozen, got {config.model.lm_mode!r}")
-    if config.stage == "finetune" and config.model.lm_mode == "frozen" and not config.model.train_encoder:
+    if config.model.vlm.lm_adapter is not None:
+        raise TrainError("model.lm_adapter is written by a saved model: start from one with model.init_from")
+    if config.stage == "finetune" and config.model.vlm.lm_mode == "frozen" and not config.model.train_encoder:
         raise TrainError("finetune with a frozen LM and a frozen encoder trains only the projector: use stage alignment")
     train = config.train
     for name in ("max_steps", "batch_size", "grad_accum"):
@@ -252,42 +186,35 @@ def validate(config: RunConfig) -> RunConfig:
 
 def config_from_dict(values: dict[str, Any], source: str | Path | None = None) -> RunConfig:
     try:
-        return validate(build_dataclass(RunConfig, values or {}))
+        return validate(from_mapping(RunConfig, values, source, error=TrainError))
     except TrainError as exc:
         raise TrainError(exc.reason, source) from None
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read and validate a YAML config; `overrides` ({"train.max_steps": 10}) win over the file."""
-    path = Path(path)
-    try:
-        values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise TrainError("config file not found", path) from None
-    except yaml.YAMLError as exc:
-        raise TrainError(f"not valid YAML ({str(exc).splitlines()[0]})", path) from None
-    if not isinstance(values, dict):
-        raise TrainError("a config must be a YAML mapping", path)
+def apply_overrides(values: dict[str, Any], overrides: dict[str, Any] | None, source: str | Path | None = None) -> dict[str, Any]:
+    """`values` with each dotted override ({"train.max_steps": 10}) set, creating the mappings on its way."""
     for dotted, value in (overrides or {}).items():
         node = values
         *parents, leaf = dotted.split(".")
         for key in parents:
-            node = node.setdefault(key, {})
+            if node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, dict):
+                raise TrainError(f"override {dotted}: {key} is not a mapping in the config", source)
         node[leaf] = value
-    return config_from_dict(values, path)
+    return values
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read and validate a YAML config; `overrides` ({"train.max_steps": 10}) win over the file."""
+    values = load_yaml(path, error=TrainError)
+    return config_from_dict(apply_overrides(values, overrides, path), path)
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     """Plain dict (lists, not tuples) for YAML/JSON, the form written into the run folder."""
-
-    def plain(value: Any) -> Any:
-        if dataclasses.is_dataclass(value):
-            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, (list, tuple)):
-            return [plain(v) for v in value]
-        return value
-
-    return plain(config)
+    return to_mapping(config)
 
 
 def dump_config(config: RunConfig) -> str:

@@ -18,6 +18,8 @@ from torch import nn
 
 from vipet.models.encoders import VisionEncoder, build_encoder
 from vipet.models.text_encoder import TextEncoder
+from vipet.train.config import ModelConfig
+from vipet.typed_config import to_mapping
 
 ENCODER_WEIGHTS = "encoder.safetensors"
 
@@ -64,8 +66,8 @@ class ContrastiveModel(nn.Module):
         return {"loss": loss, "metric_i2t_acc": accuracy, "metric_scale": scale.detach()}
 
 
-def build_contrastive_model(model_cfg, text_encoder_path: str | Path) -> ContrastiveModel:
-    encoder = build_encoder(model_cfg.encoder)
+def build_contrastive_model(model_cfg: ModelConfig, text_encoder_path: str | Path) -> ContrastiveModel:
+    encoder = build_encoder(model_cfg.vlm.encoder)
     text_encoder = TextEncoder(text_encoder_path, model_cfg.text_encoder)
     return ContrastiveModel(encoder, text_encoder, model_cfg.embed_dim, model_cfg.temperature)
 
@@ -98,7 +100,7 @@ def save_contrastive(model: ContrastiveModel, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.detach().cpu().contiguous() for k, v in model.encoder.state_dict().items()}, str(folder / ENCODER_WEIGHTS))
-    config = model.encoder.config.to_dict()
+    config = to_mapping(model.encoder.config)
     config["pretrained"] = None
     (folder / "encoder_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     model.text_encoder.model.save_pretrained(folder / "text_encoder")

@@ -9,17 +9,19 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 from torch import nn
 
-from vipet.errors import TrainError
 from vipet.data.tasks import REGION_NAMES_VI, REPORT_INSTRUCTION
+from vipet.errors import TrainError
+from vipet.eval import evaluate_predictions
 from vipet.models.registry import is_builtin_lm
 from vipet.models.small_lm import create_small_lm
-from vipet.models.vlm import VisionLanguageModel, VLMConfig
+from vipet.models.vlm import VisionLanguageModel
 from vipet.train.batching import VLMCollator
 from vipet.train.config import LoRAConfig, RunConfig
 from vipet.train.generate import generate_records, write_jsonl
@@ -38,8 +40,8 @@ def tokenizer_corpus(items: Iterable[dict[str, Any]]) -> list[str]:
 
 def resolve_base_lm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]) -> str:
     """The LM to start from: a path/hub name as given, or the small GPT-2 built into `run_dir/lm_init`."""
-    if not is_builtin_lm(config.model.lm):
-        return config.model.lm
+    if not is_builtin_lm(config.model.vlm.lm):
+        return config.model.vlm.lm
     folder = run_dir / SMALL_LM_DIR
     if not (folder / "config.json").exists():  # a resumed run reuses the tokenizer and init it saved
         create_small_lm(train_texts, folder, config.model.small_lm, seed=config.seed)
@@ -62,7 +64,7 @@ def apply_lora(lm: nn.Module, lora: LoRAConfig) -> nn.Module:
 def build_stage_vlm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]) -> VisionLanguageModel:
     """Assemble the VLM and set what trains for `config.stage`."""
     model_cfg = config.model
-    lm_mode = "frozen" if config.stage == "alignment" else model_cfg.lm_mode
+    lm_mode = "frozen" if config.stage == "alignment" else model_cfg.vlm.lm_mode
     torch.manual_seed(config.seed)
     if model_cfg.init_from:
         init = Path(model_cfg.init_from)
@@ -71,12 +73,8 @@ def build_stage_vlm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]
             model.lm = model.lm.merge_and_unload()
             model.config.lm_adapter = None
     else:
-        vlm_config = VLMConfig(
-            lm=resolve_base_lm(config, run_dir, train_texts), encoder=model_cfg.encoder, projector=model_cfg.projector,
-            lm_dtype=model_cfg.lm_dtype, use_chat_template=model_cfg.use_chat_template,
-            max_length=model_cfg.max_length, aux_weight=model_cfg.aux_weight,
-            aux_targets=model_cfg.aux_targets, aux_tag_token=model_cfg.aux_tag_token,
-        )
+        vlm_config = copy.deepcopy(model_cfg.vlm)
+        vlm_config.lm = resolve_base_lm(config, run_dir, train_texts)
         model = VisionLanguageModel.from_config(vlm_config)
     model.config.lm_mode = lm_mode
     for param in model.lm.parameters():
@@ -86,7 +84,7 @@ def build_stage_vlm(config: RunConfig, run_dir: Path, train_texts: Sequence[str]
     if model_cfg.gradient_checkpointing:
         model.lm.gradient_checkpointing_enable()
     for param in model.encoder.parameters():
-        param.requires_grad_(model_cfg.train_encoder and not model_cfg.encoder.freeze)
+        param.requires_grad_(model_cfg.train_encoder and not model_cfg.vlm.encoder.freeze)
     for module in (model.projector, model.aux_head, model.tag_proj):
         if module is not None:
             for param in module.parameters():
@@ -127,13 +125,13 @@ def training_collator(model: VisionLanguageModel) -> VLMCollator:
 
 
 def vlm_loss_fn(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
-    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["image_mask"], batch["labels"],
+    out = model(batch["image"], batch["input_ids"], batch["attention_mask"], batch["labels"],
                 aux_targets=batch.get("aux_targets"), aux_mask=batch.get("aux_mask"))
     return {k: v for k, v in out.items() if k != "logits"}
 
 
 def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]], run_dir: Path | None = None):
-    """Validation: teacher-forced loss, then generation scored by the evaluation suite when present.
+    """Validation: teacher-forced loss, then generation scored by the evaluation suite.
 
     The generated texts are kept in `run_dir/val_predictions/step_N.jsonl` so a curve can be
     read against what the model actually wrote.
@@ -165,10 +163,6 @@ def score_records(records: list[dict[str, Any]], profile: str = "default", clini
 
     No bootstrap here (intervals are for the final test, not for a curve); per-type recalls are left out.
     """
-    try:
-        from vipet.eval import evaluate_predictions
-    except ImportError:  # the suite is a sibling layer; training still logs the loss without it
-        return {}
     if not records:
         return {}
     metrics = evaluate_predictions(records, profile=profile, clinical=clinical, n_resamples=0)

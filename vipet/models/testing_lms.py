@@ -1,7 +1,8 @@
-"""Random-weight causal LMs of the supported families, built from configs and saved as HF folders.
+"""A testing helper: random-weight causal LMs of the supported families, saved as HF folders.
 
-Nothing may be downloaded here, yet the VLM must be shown to work with LLaMA-, Mistral-, Qwen2-
-and GPT-2-architecture LMs, and GPU memory/throughput must be measured at a real size. A random
+Used by the tests and the benchmarks only, never by a command or a config. Nothing may be
+downloaded here, yet the VLM must be shown to work with LLaMA-, Mistral-, Qwen2- and
+GPT-2-architecture LMs, and GPU memory/throughput must be measured at a real size. A random
 model with the right architecture and size exercises exactly the same code paths (LoRA target
 modules, attention variants, chat templates, generation) as the pretrained one.
 """
