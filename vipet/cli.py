@@ -12,10 +12,26 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup
 
 from vipet.errors import VipetError
 
+# `vipet --help` reads like the data flow: the pipeline in order, then the tools.
+COMMAND_ORDER = ("synth", "info", "build", "train", "generate", "evaluate", "bench", "report", "vqa")
+PET_UNIT_HELP = "PET unit of NIfTI input (NIfTI keeps none; else study.json must record it): SUVbw, BQML, CNTS, VIMED_RAW or UNKNOWN."
+
+
+class _PipelineOrder(TyperGroup):
+    """Lists commands in COMMAND_ORDER (any command not named there follows, in definition order)."""
+
+    def list_commands(self, ctx) -> list[str]:
+        names = list(self.commands)
+        return sorted(names, key=lambda n: (COMMAND_ORDER.index(n) if n in COMMAND_ORDER else len(COMMAND_ORDER),
+                                            names.index(n)))
+
+
 app = typer.Typer(
+    cls=_PipelineOrder,
     help="vipet: Vietnamese PET/CT report generation and VQA toolkit (offline, reproducible).",
     no_args_is_help=True,
     add_completion=False,
@@ -39,7 +55,7 @@ def _fail(exc: Exception) -> None:
 def info(
     path: Path = typer.Argument(..., help="A dataset root, a study, a DICOM folder or a NIfTI pair (CT,PET)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-    pet_unit: str = typer.Option("SUVbw", "--pet-unit", help="PET unit for NIfTI input (NIfTI has no SUV tags)."),
+    pet_unit: Optional[str] = typer.Option(None, "--pet-unit", help=PET_UNIT_HELP),
 ) -> None:
     """Summarise a study or a dataset: shapes, spacing, units, value ranges, SUV, bad files."""
     from vipet.io.info import describe_path, render_info
@@ -64,7 +80,7 @@ def build(
     seed: int = typer.Option(0, "--seed", help="Seed of the random and k-fold splits."),
     k: int = typer.Option(5, "--k", help="Folds for --split kfold."),
     fix_rule: str = typer.Option("earliest", "--fix-rule", help="Leak fix: earliest (split of first visit) or train."),
-    target_shape: str = typer.Option("64,128,128", "--target-shape", help="D,H,W of every model-ready volume."),
+    target_shape: Optional[str] = typer.Option(None, "--target-shape", help="D,H,W of every model-ready volume (default: BuildConfig's, the shipped encoders' input)."),
     grid: str = typer.Option("pet", "--grid", help="Grid of the cached whole-body arrays: pet or ct."),
     ct_windows: str = typer.Option("wide", "--ct-windows", help="CT channels, comma-separated (wide,lung,bone,...)."),
     pet_norm: str = typer.Option("auto", "--pet-norm", help="auto, suv, raw (/32767) or percentile."),
@@ -77,25 +93,29 @@ def build(
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N studies (by key)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Join a Ray cluster instead of a local one."),
     as_json: bool = typer.Option(False, "--json", help="Print the build report as JSON."),
+    pet_unit: Optional[str] = typer.Option(None, "--pet-unit", help=PET_UNIT_HELP),
 ) -> None:
     """Build the model-ready cache, manifest and splits; reruns resume and skip finished studies."""
     from vipet.data.build import build_dataset
     from vipet.data.config import BuildConfig
 
-    try:
-        shape = tuple(int(n) for n in target_shape.split(","))
-        if len(shape) != 3:
-            raise ValueError
-    except ValueError:
-        _fail(VipetError(f"--target-shape must be three integers D,H,W, got {target_shape!r}"))
+    shape_option = {}
+    if target_shape is not None:
+        try:
+            shape = tuple(int(n) for n in target_shape.split(","))
+            if len(shape) != 3:
+                raise ValueError
+        except ValueError:
+            _fail(VipetError(f"--target-shape must be three integers D,H,W, got {target_shape!r}"))
+        shape_option["target_shape"] = shape
     exports = () if export.strip() in ("", "none") else tuple(e.strip() for e in export.split(",") if e.strip())
     try:
-        config = BuildConfig(target_shape=shape, whole_grid=grid, ct_windows=tuple(w.strip() for w in ct_windows.split(",")),
+        config = BuildConfig(**shape_option, whole_grid=grid, ct_windows=tuple(w.strip() for w in ct_windows.split(",")),
                              pet_norm=pet_norm, suv_max=suv_max, margin_mm=margin_mm, body_crop=crop,
                              slices=slices, renders=renders)
         report = build_dataset(data, out, config, workers=workers, engine=engine, split=split, seed=seed, k=k,
                                fix_rule=fix_rule, limit=limit, exports=exports, progress=not as_json,
-                               ray_address=ray_address)
+                               ray_address=ray_address, pet_unit=pet_unit)
     except VipetError as exc:
         _fail(exc)
     if as_json:
@@ -148,8 +168,12 @@ def evaluate(
             default_out = preds.with_name(f"{preds.stem}.vs.{compare.stem}.comparison.json")
         else:
             source = {"file": preds.name, "sha256": file_sha256(preds), "pred_key": pred_key, "ref_key": ref_key}
-            metrics = evaluate_predictions(records, embedding_model=str(embedding_model) if embedding_model else None,
-                                           source=source, **common)
+            embedder = None
+            if embedding_model is not None:
+                from vipet.models.token_embeddings import LocalTokenEmbedder
+
+                embedder = LocalTokenEmbedder(embedding_model)
+            metrics = evaluate_predictions(records, embedder=embedder, source=source, **common)
             default_out = preds.with_name(f"{preds.stem}.metrics.json")
         target = write_metrics(metrics, out or default_out)
     except VipetError as exc:

@@ -11,8 +11,9 @@ DICOM patient coordinates LPS (x, y, z, 1) in millimetres, so PET and CT on diff
 be related exactly; ViMed-PET volumes carry None and are assumed to span the same field of view.
 
 Units are explicit strings, never implied: CT is always "HU"; PET is "SUVbw" when the reader
-could compute it, else "BQML" (activity concentration), "CNTS" (counts) or "VIMED_RAW" (ViMed-PET
-scanner units 0..32767) with the reason SUV is missing in `suv_note`.
+could compute it, else "BQML" (activity concentration), "CNTS" (counts), "VIMED_RAW" (ViMed-PET
+scanner units 0..32767) or "UNKNOWN" (a DICOM `Units` value no rule understands, so the values
+are not relabelled as counts) with the reason SUV is missing in `suv_note`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ SUV_BW = "SUVbw"
 BQML = "BQML"
 CNTS = "CNTS"
 VIMED_RAW = "VIMED_RAW"
-PET_UNITS = (SUV_BW, BQML, CNTS, VIMED_RAW)
+UNKNOWN_UNIT = "UNKNOWN"
+PET_UNITS = (SUV_BW, BQML, CNTS, VIMED_RAW, UNKNOWN_UNIT)
 
 
 @dataclass

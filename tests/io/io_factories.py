@@ -40,3 +40,16 @@ def make_study(
         report=report,
         head_first=head_first,
     )
+
+
+UNITLESS = ("NIfTI keeps no PET unit and no study.json records one: pass --pet-unit "
+            "(SUVbw, BQML, CNTS, VIMED_RAW, UNKNOWN)")
+
+
+def write_unitless_nifti_pair(folder, study: Study | None = None):
+    """A NIfTI pair as a scanner export leaves it: the two files, no study.json saying the PET unit."""
+    from vipet.io.nifti import write_nifti_study
+
+    ct, pet = write_nifti_study(study or make_study(), folder)
+    (ct.parent / "study.json").unlink()
+    return ct, pet

@@ -22,7 +22,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from vipet.errors import ReadError, SUVUnavailableError
 from vipet.io.dicom import SUVUnavailableWarning, read_dicom_study, write_dicom_study
-from vipet.study import BQML, CNTS, SUV_BW
+from vipet.study import BQML, CNTS, SUV_BW, UNKNOWN_UNIT
 
 FACTOR_60_MIN = 2.763367e-4
 FACTOR_50_MIN = 2.594268e-4
@@ -119,6 +119,20 @@ def test_cnts_without_vendor_factor_is_kept_as_counts(tmp_path):
     assert back.pet.unit == CNTS and "(7053,1000)" in back.suv_note
     with pytest.raises(SUVUnavailableError, match=r"7053,1000"):
         back.pet_suv()
+
+
+def test_units_no_rule_understands_are_labelled_unknown_and_suv_is_refused_naming_the_tag(tmp_path):
+    folder = write_dicom_study(make_study(), tmp_path / "s", suv_tags=TAGS_70KG)
+    activity, _ = raw_pet(folder)
+    edit_series(folder, "PT", lambda ds: setattr(ds, "Units", "XYZ"))
+    with pytest.warns(SUVUnavailableWarning):
+        back = read_dicom_study(folder)
+    note = "Units (0054,1001) = 'XYZ' is not BQML/CNTS/GML: SUV cannot be computed"
+    assert back.pet.unit == UNKNOWN_UNIT and back.suv_note == note
+    np.testing.assert_allclose(back.pet.array, activity, rtol=1e-6)  # values kept as stored, not relabelled
+    with pytest.raises(SUVUnavailableError) as refused:
+        back.pet_suv()
+    assert str(refused.value) == f"{folder}: SUV needed but unavailable: {note}"
 
 
 def test_provenance_traces_every_suv_input(tmp_path):

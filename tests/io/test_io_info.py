@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from io_factories import make_study
+from io_factories import UNITLESS, make_study, write_unitless_nifti_pair
 
 from vipet.errors import ReadError
 from vipet.io.info import describe_path, render_info
+from vipet.io.nifti import write_nifti_study
 from vipet.io.vimed import write_metadata_csv, write_vimed_study
 
 
@@ -57,3 +58,16 @@ def test_render_info_prints_tables(cohort, capsys):
 def test_bad_path_raises_read_error(tmp_path):
     with pytest.raises(ReadError, match="no such file or folder"):
         describe_path(tmp_path / "missing")
+
+
+def test_a_nifti_pair_without_a_unit_is_refused_and_listed_in_a_dataset_summary(tmp_path):
+    ct, pet = write_unitless_nifti_pair(tmp_path / "bare")
+    write_nifti_study(make_study(key="2019_11_06_patient_8"), tmp_path / "recorded")
+    with pytest.raises(ReadError) as refused:
+        describe_path(f"{ct},{pet}")
+    assert str(refused.value) == f"{pet}: {UNITLESS}"
+    assert describe_path(f"{ct},{pet}", pet_unit="BQML")["modalities"]["PT"]["unit"] == "BQML"
+    summary = describe_path(tmp_path)
+    assert summary["problem_counts"] == {"unknown_pet_unit": 1} and summary["studies_readable"] == 2
+    assert summary["problems"][0]["path"] == str(pet)
+    assert describe_path(tmp_path, pet_unit="BQML")["problem_counts"] == {}

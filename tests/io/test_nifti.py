@@ -3,14 +3,17 @@ reorientation (`as_closest_canonical`), and the failure modes."""
 
 from __future__ import annotations
 
+import json
+
 import nibabel as nib
 import numpy as np
 import pytest
-from io_factories import make_study
+from io_factories import UNITLESS, make_study, write_unitless_nifti_pair
 
 from vipet.errors import ReadError, SUVUnavailableError
+from vipet.io import read_study
 from vipet.io.nifti import read_nifti_pair, write_nifti_study
-from vipet.study import BQML, VIMED_RAW
+from vipet.study import BQML, SUV_BW, VIMED_RAW
 
 
 def project_view_of_canonical(image: nib.Nifti1Image) -> np.ndarray:
@@ -61,6 +64,36 @@ def test_pet_unit_is_taken_from_the_user(tmp_path):
         study.pet_suv()
     with pytest.raises(ReadError, match="unknown PET unit 'kBq'"):
         read_nifti_pair(ct, pet, "kBq")
+
+
+def test_a_pair_without_a_given_or_recorded_unit_is_refused_naming_the_pet_file(tmp_path):
+    ct, pet = write_unitless_nifti_pair(tmp_path)
+    for read in (lambda: read_nifti_pair(ct, pet), lambda: read_study(f"{ct},{pet}"), lambda: read_study(tmp_path)):
+        with pytest.raises(ReadError) as refused:
+            read()
+        assert str(refused.value) == f"{pet}: {UNITLESS}"
+    study = read_nifti_pair(ct, pet, BQML)
+    assert study.pet.unit == BQML
+    assert study.suv_note == "NIfTI PET given as BQML by the user; NIfTI keeps no SUV tags"
+
+
+def test_the_unit_study_json_records_is_read_and_a_given_unit_wins_with_a_note(tmp_path):
+    ct, pet = write_nifti_study(make_study(), tmp_path)  # the writer records SUVbw
+    study = read_nifti_pair(ct, pet)
+    assert study.pet.unit == SUV_BW and study.suv_note is None
+    assert study.provenance["suv"] == {"method": "unit given by study.json", "unit": SUV_BW}
+    given = read_nifti_pair(ct, pet, BQML)
+    assert given.pet.unit == BQML and given.provenance["suv"]["method"] == "unit given by the user"
+    assert "PET read as BQML as given, not as the SUVbw that study.json records" in given.notes
+
+
+def test_a_recorded_unit_outside_the_vocabulary_is_refused_naming_study_json(tmp_path):
+    ct, pet = write_nifti_study(make_study(), tmp_path)
+    sidecar = tmp_path / "study.json"
+    sidecar.write_text(json.dumps(json.loads(sidecar.read_text(encoding="utf-8")) | {"pet_unit": "kBq/ml"}))
+    with pytest.raises(ReadError) as refused:
+        read_nifti_pair(ct, pet)
+    assert str(refused.value) == f"{sidecar}: unknown PET unit 'kBq/ml'; expected one of SUVbw, BQML, CNTS, VIMED_RAW, UNKNOWN"
 
 
 def test_writer_refuses_pet_that_is_not_suv(tmp_path):

@@ -6,13 +6,14 @@ import pickle
 
 import numpy as np
 import pytest
-from io_factories import make_study
+from io_factories import UNITLESS, make_study, write_unitless_nifti_pair
 
 from vipet.errors import ReadError
 from vipet.io import StudyRef, discover, load_study, read_study
 from vipet.io.dicom import write_dicom_study
 from vipet.io.nifti import write_nifti_study
 from vipet.io.sources import is_study_folder
+from vipet.study import BQML
 
 
 def test_dicom_dataset_root_lists_one_ref_per_study_folder(tmp_path):
@@ -41,6 +42,25 @@ def test_nifti_dataset_root(tmp_path):
     assert refs[0].key == "2018_10_01_patient_0" and refs[0].meta["year"] == 2018
     study = load_study(refs[0])
     assert study.pet.unit == "SUVbw" and study.report is not None
+
+
+def test_discovery_carries_the_given_unit_and_a_unitless_pair_is_refused_when_read(tmp_path):
+    ct, pet = write_unitless_nifti_pair(tmp_path / "p0")
+    ref = discover(tmp_path)[0][0]
+    assert "pet_unit" not in ref.meta
+    with pytest.raises(ReadError) as refused:
+        load_study(ref)
+    assert str(refused.value) == f"{pet}: {UNITLESS}"
+    given = discover(tmp_path, pet_unit=BQML)[0][0]
+    assert given.meta["pet_unit"] == BQML and load_study(given).pet.unit == BQML
+
+
+def test_a_given_unit_outside_the_vocabulary_is_refused_whatever_the_format(tmp_path):
+    folder = write_dicom_study(make_study(), tmp_path / "d")
+    for call in (lambda: discover(tmp_path, pet_unit="kBq"), lambda: read_study(folder, pet_unit="kBq")):
+        with pytest.raises(ReadError) as refused:
+            call()
+        assert str(refused.value) == "pet_unit: unknown PET unit 'kBq'; expected one of SUVbw, BQML, CNTS, VIMED_RAW, UNKNOWN"
 
 
 def test_refs_pickle_for_worker_processes(tmp_path):

@@ -22,7 +22,7 @@ from vipet.io.suv import (
     scan_start,
     suv_scale,
 )
-from vipet.study import BQML, CNTS, SUV_BW
+from vipet.study import BQML, CNTS, SUV_BW, UNKNOWN_UNIT
 
 FACTOR_60_MIN = 2.763367e-4
 FACTOR_50_MIN = 2.594268e-4
@@ -116,7 +116,6 @@ def test_cnts_with_philips_factor_per_slice():
         ({"corrected_image": ["ATTN"]}, "CorrectedImage (0028,0051) lacks DECY"),
         ({"corrected_image": None}, "CorrectedImage (0028,0051) lacks ATTN and DECY"),
         ({"decay_correction": "NONE"}, "DecayCorrection (0054,1102) is NONE"),
-        ({"units": "PROPCNTS"}, "Units (0054,1001) is PROPCNTS"),
         ({"start_time": None}, "RadiopharmaceuticalStartTime (0018,1072) and RadiopharmaceuticalStartDateTime"),
         ({"series_date": None, "series_time": None}, "SeriesDate (0008,0021)"),
         ({"start_datetime": "20200101110000"}, "after the scan start"),
@@ -127,6 +126,20 @@ def test_refusals_keep_activity_and_name_the_tag(changes, tag):
     assert result.factor is None
     assert result.unit in (BQML, CNTS)
     assert tag in result.note
+
+
+@pytest.mark.parametrize(
+    ("units", "note"),
+    [
+        ("PROPCNTS", "Units (0054,1001) = 'PROPCNTS' is not BQML/CNTS/GML: SUV cannot be computed"),
+        (" xyz ", "Units (0054,1001) = 'xyz' is not BQML/CNTS/GML: SUV cannot be computed"),
+        (None, "Units (0054,1001) is missing: SUV cannot be computed"),
+        ("", "Units (0054,1001) is missing: SUV cannot be computed"),
+    ],
+)
+def test_units_no_rule_understands_are_unknown_not_counts(units, note):
+    result = scale(units=units, start_time="090000")
+    assert (result.unit, result.factor, result.note) == (UNKNOWN_UNIT, None, note)
 
 
 def test_dicom_time_parsing():

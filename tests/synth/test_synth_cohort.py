@@ -85,6 +85,8 @@ def test_cohort_reads_back_with_suv_and_lesions_where_truth_says(cohorts, fmt):
         study = load_study(ref)
         record = truth[study.key]
         assert study.pet.unit == SUV_BW and study.ct.shape == tuple(record["ct_shape"])
+        if fmt == "nifti":  # NIfTI keeps no unit: the cohort's study.json records it, nothing is guessed
+            assert study.provenance["suv"] == {"method": "unit given by study.json", "unit": SUV_BW}
         assert study.report is not None and study.report.to_json() == record["report"]
         assert study.patient.weight_kg == pytest.approx(record["patient"]["weight_kg"])
         if fmt == "vimed":

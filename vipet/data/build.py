@@ -40,7 +40,7 @@ def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, 
     from vipet.io import load_study
 
     start = time.perf_counter()
-    config = BuildConfig.from_json(config_json)
+    config = BuildConfig.from_mapping(config_json)
     result: dict[str, Any] = {"key": ref.key, "path": ref.paths.get("ct") or ref.paths.get("folder") or ""}
     try:
         study = load_study(ref)
@@ -81,9 +81,15 @@ def build_dataset(
     exports: Iterable[str] = ("hf", "llava"),
     progress: bool = True,
     ray_address: str | None = None,
+    pet_unit: str | None = None,
 ) -> dict[str, Any]:
-    """Build (or resume) `out` from the dataset at `data`; returns the build report it writes."""
+    """Build (or resume) `out` from the dataset at `data`; returns the build report it writes.
+
+    `pet_unit` is the unit of NIfTI PET; a NIfTI study without it and without a `study.json` that
+    records one is refused before anything is built (NIfTI keeps no units; none is guessed).
+    """
     from vipet.io import discover
+    from vipet.io.ref import NIFTI
 
     config = config or BuildConfig()
     if engine not in ENGINES:
@@ -92,13 +98,19 @@ def build_dataset(
         raise BuildError(f"workers must be at least 1, got {workers}")
     data, out = Path(data), Path(out)
     started = time.perf_counter()
-    refs, problems = discover(data)
+    refs, problems = discover(data, pet_unit=pet_unit)
     refs = sorted(refs, key=lambda r: r.key)[: limit if limit else None]
+    unitless = sorted((r for r in refs if r.format == NIFTI and r.meta.get("pet_unit") is None), key=lambda r: r.paths["pet"])
+    if unitless:
+        more = f" (and {len(unitless) - 1} more NIfTI studies)" if len(unitless) > 1 else ""
+        raise BuildError(f"NIfTI keeps no PET unit and no study.json records one{more}: pass --pet-unit",
+                         unitless[0].paths["pet"])
+    units = {r.key: r.meta.get("pet_unit") if r.format == NIFTI else None for r in refs}
     truth = load_truth(data)
     out.mkdir(parents=True, exist_ok=True)
     stale = clean_stale(out)
     fingerprint = config.fingerprint()
-    todo = [r for r in refs if not is_complete(out, r.key, fingerprint)]
+    todo = [r for r in refs if not is_complete(out, r.key, fingerprint, units[r.key])]
     skipped = sorted(r.key for r in refs if r not in todo)
 
     tasks = [(ref, str(out), config.to_json(), truth.get(ref.key)) for ref in todo]
@@ -107,7 +119,7 @@ def build_dataset(
         results.append(result)
     build_seconds = time.perf_counter() - started
 
-    metas = [read_meta(study_dir(out, r.key)) for r in refs if is_complete(out, r.key, fingerprint)]
+    metas = [read_meta(study_dir(out, r.key)) for r in refs if is_complete(out, r.key, fingerprint, units[r.key])]
     splits = make_splits([split_study(m) for m in metas], split, seed=seed, k=k, fix_rule=fix_rule)
     rows = manifest_rows(metas, splits)
     write_manifest(rows, out)

@@ -41,8 +41,9 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
         raise BuildError(f"unreadable meta.json ({exc.__class__.__name__}: {exc})", path) from None
 
 
-def is_complete(out: str | Path, key: str, fingerprint: str) -> bool:
-    """Whether `key` is cached with this exact recipe (the resume test)."""
+def is_complete(out: str | Path, key: str, fingerprint: str, pet_unit: str | None = None) -> bool:
+    """Whether `key` is cached with this exact recipe (the resume test), and in `pet_unit` when given
+    (a NIfTI study rebuilt with another `--pet-unit` is not the cached one)."""
     path = study_dir(out, key) / META_FILE
     if not path.is_file():
         return False
@@ -50,7 +51,20 @@ def is_complete(out: str | Path, key: str, fingerprint: str) -> bool:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
+    if pet_unit is not None and (meta.get("units") or {}).get("pet") != pet_unit:
+        return False
     return meta.get("config_fingerprint") == fingerprint
+
+
+def study_renders(out: str | Path, key: str) -> dict[str, Path]:
+    """The PNG renders the build wrote for study `key`, as {"mip": path, "fused": path} from its
+    meta.json; empty when the study is not in this build or was built with `--no-renders`."""
+    folder = study_dir(out, key)
+    if not (folder / META_FILE).is_file():
+        return {}
+    renders = read_meta(folder).get("renders") or {}
+    return {name: folder / renders[name] for name in ("mip", "fused")
+            if isinstance(renders.get(name), str) and (folder / renders[name]).is_file()}
 
 
 def clean_stale(out: str | Path) -> list[str]:

@@ -1,7 +1,7 @@
-"""Torch datasets over a build folder: report generation, VQA, and image-text pairs.
+"""Torch datasets over a build folder: report generation and VQA.
 
-Items are dicts, the same for every task so one collate function and one model interface serve
-all of them:
+Items are dicts, the same for every task so one collate function (vipet.train.batching) and one
+model interface serve all of them:
 
     {"sample_id": str, "image": FloatTensor (C, D, H, W) channels [PET, CT...] in [0, 1],
      "text": str target, "question": str | None, "task": "report" | "vqa", "region": str}
@@ -9,6 +9,7 @@ all of them:
 Volumes are memory-mapped from the cache, so a loader worker reads only the ~4 MB of the one
 volume it returns and the OS shares pages between workers; nothing is decoded at load time.
 Augmentation (vipet.data.augment) is drawn from (seed, epoch, index): call `set_epoch` each epoch.
+Text paraphrase is a training concern (`data.augment_text`, vipet.train.batching.TextAugmented).
 """
 
 from __future__ import annotations
@@ -32,15 +33,14 @@ class PetCtDataset(Dataset):
     """Manifest rows of one split (and chosen regions) with their cached volumes.
 
     `regions`: sample kinds to include ("whole", "head_neck", "chest", "abdomen_pelvis"); None = all.
-    `augment`: an AugmentConfig for training, None for evaluation. `text_augment` also rewrites the
-    target with the report toolkit's fact-preserving paraphrase (reports.augment) when available.
+    `augment`: an AugmentConfig for training, None for evaluation.
     """
 
     task = "report"
 
     def __init__(self, root: str | Path, split: str | Sequence[str] | None = "train",
                  regions: Iterable[str] | None = (WHOLE,), *, augment: AugmentConfig | None = None,
-                 seed: int = 0, text_augment: bool = False, rows: list[dict[str, Any]] | None = None):
+                 seed: int = 0, rows: list[dict[str, Any]] | None = None):
         self.root = Path(root)
         all_rows = rows if rows is not None else read_manifest(self.root)
         splits = {split} if isinstance(split, str) else (set(split) if split is not None else None)
@@ -52,7 +52,6 @@ class PetCtDataset(Dataset):
         self.augment_config = augment
         self.seed = seed
         self.epoch = 0
-        self.text_augment = text_augment
         self.items = self._items()
 
     def _items(self) -> list[tuple[int, str | None, str]]:
@@ -80,8 +79,6 @@ class PetCtDataset(Dataset):
             texts = [text] if question is None else [text, question]
             image, texts, _ = augment(image, texts, rng, self.augment_config)
             text, question = texts[0], (texts[1] if question is not None else None)
-            if self.text_augment and question is None:
-                text = _paraphrase(text, int(rng.integers(0, 2**31 - 1)))
         return {
             "sample_id": row["sample_id"] if question is None else f"{row['sample_id']}:q{self._qa_number(index)}",
             "image": torch.from_numpy(np.ascontiguousarray(image)),
@@ -97,14 +94,6 @@ class PetCtDataset(Dataset):
 
 class ReportDataset(PetCtDataset):
     """Report generation: image -> the region's report text (full report for "whole")."""
-
-
-class ImageTextDataset(PetCtDataset):
-    """Image-text pairs for contrastive pre-training (region volumes with their region text by default)."""
-
-    def __init__(self, root: str | Path, split: str | Sequence[str] | None = "train",
-                 regions: Iterable[str] | None = ("head_neck", "chest", "abdomen_pelvis"), **kwargs: Any):
-        super().__init__(root, split, regions, **kwargs)
 
 
 class VQADataset(PetCtDataset):
@@ -132,22 +121,3 @@ class VQADataset(PetCtDataset):
     def _qa_number(self, index: int) -> int:
         return self._numbers[index]
 
-
-def collate(items: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stack images (same shape within a build) and keep the strings as lists."""
-    return {
-        "sample_id": [it["sample_id"] for it in items],
-        "image": torch.stack([it["image"] for it in items]),
-        "text": [it["text"] for it in items],
-        "question": [it["question"] for it in items],
-        "task": [it["task"] for it in items],
-        "region": [it["region"] for it in items],
-    }
-
-
-def _paraphrase(text: str, seed: int) -> str:
-    try:
-        from vipet.reports.augment import augment_report
-    except ImportError:
-        return text
-    return augment_report(text, seed)

@@ -9,7 +9,6 @@ data_files={"train": "OUT/hf/report/train.parquet", ...})` loads the parquet fil
 from __future__ import annotations
 
 import io
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from vipet.schema import WHOLE
-from vipet.data.tasks import qa_pairs, report_prompt, vqa_available
+from vipet.data.tasks import qa_pairs, report_prompt
 from vipet.fsutil import atomic_write_bytes, atomic_write_json
 
 HF_DIR = "hf"
@@ -27,7 +26,7 @@ HF_COLUMNS = ("sample_id", "study_key", "region", "split", "image_path", "image_
               "question", "text", "impression", "lesions_json")
 
 
-def task_records(rows: list[dict[str, Any]], with_vqa: bool = True) -> list[dict[str, Any]]:
+def task_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per report target and per question, across every manifest row with text."""
     records = []
     full_text = {r["study_key"]: r["report_text"] for r in rows if r["region"] == WHOLE}
@@ -38,19 +37,17 @@ def task_records(rows: list[dict[str, Any]], with_vqa: bool = True) -> list[dict
                                     "impression", "lesions_json")}
         records.append(base | {"task": "report", "prompt": report_prompt(row["region"]), "question": None,
                                "text": row["report_text"]})
-        if with_vqa:
-            for n, qa in enumerate(qa_pairs(full_text.get(row["study_key"], row["report_text"]), row["region"])):
-                records.append(base | {"sample_id": f"{row['sample_id']}:q{n}", "task": "vqa", "prompt": qa["question"],
-                                       "question": qa["question"], "text": qa["answer"]})
+        for n, qa in enumerate(qa_pairs(full_text.get(row["study_key"], row["report_text"]), row["region"])):
+            records.append(base | {"sample_id": f"{row['sample_id']}:q{n}", "task": "vqa", "prompt": qa["question"],
+                                   "question": qa["question"], "text": qa["answer"]})
     return records
 
 
 def export_hf(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     """`OUT/hf/{report,vqa}/{split}.parquet`; returns {task: {split: count}}."""
     out = Path(out)
-    with_vqa = vqa_available()
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for record in task_records(rows, with_vqa):
+    for record in task_records(rows):
         grouped[(record["task"], record["split"])].append({k: record[k] for k in HF_COLUMNS})
     counts: dict[str, dict[str, int]] = defaultdict(dict)
     schema = pa.schema([(c, pa.list_(pa.int32()) if c == "image_shape" else pa.string()) for c in HF_COLUMNS])
@@ -59,17 +56,14 @@ def export_hf(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
         pq.write_table(pa.Table.from_pylist(records, schema=schema), buffer)
         atomic_write_bytes(out / HF_DIR / task / f"{split}.parquet", buffer.getvalue())
         counts[task][split] = len(records)
-    report: dict[str, Any] = {"folder": HF_DIR, "counts": dict(counts)}
-    if not with_vqa:
-        report["note"] = "vipet.reports.vqa unavailable: no VQA records"
-    return report
+    return {"folder": HF_DIR, "counts": dict(counts)}
 
 
 def export_llava(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     """`OUT/llava/{split}.json`: LLaVA conversations, `image` = the 3-D volume path (M3D style)."""
     out = Path(out)
     by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in task_records(rows, vqa_available()):
+    for record in task_records(rows):
         mip = Path(record["image_path"]).parent / "mip.png"
         entry = {
             "id": record["sample_id"],
@@ -87,6 +81,3 @@ def export_llava(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
         atomic_write_json(out / LLAVA_DIR / f"{split}.json", entries, indent=1)
     return {"folder": LLAVA_DIR, "counts": {k: len(v) for k, v in sorted(by_split.items())}}
 
-
-def read_llava(path: str | Path) -> list[dict[str, Any]]:
-    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -19,6 +19,7 @@ from vipet.schema import SAMPLE_REGIONS, WHOLE
 from vipet.errors import BuildError
 from vipet.imaging.resample import Grid, map_point
 from vipet.imaging.resize import Box
+from vipet.reports.extract import extract_lesions
 
 TRUTH_FILE = "truth.jsonl"
 
@@ -103,9 +104,5 @@ def _inside(voxel: list[float], shape: tuple[int, int, int]) -> bool:
 def extract_from_text(text: str) -> list[dict[str, Any]]:
     """Lesions the report toolkit extracts from `text`, in the expert format; [] without text."""
     if not text.strip():
-        return []
-    try:
-        from vipet.reports.extract import extract_lesions
-    except ImportError:
         return []
     return [{"expert": lesion.to_expert(), "source": "extracted"} for lesion in extract_lesions(text, scope="all")]

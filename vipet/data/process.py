@@ -20,6 +20,7 @@ from vipet.data.cache import save_array
 from vipet.data.config import BuildConfig
 from vipet.data.lesions import sample_lesions
 from vipet.errors import BuildError
+from vipet.imaging import render
 from vipet.imaging.base import describe
 from vipet.imaging.crop import BodyCrop
 from vipet.imaging.landmarks import lung_profile
@@ -51,6 +52,8 @@ def process_study(
     if study.ct is None or study.pet is None:
         missing = "CT" if study.ct is None else "PET"
         raise BuildError(f"study has no {missing} volume; the build needs both", study.source or study.key)
+    if config.pet_norm == "suv":
+        study.pet_suv()  # SUVUnavailableError naming the tag or fact that keeps this PET out of SUV
 
     # Whole-body arrays on the common grid (CT HU int16, PET in its unit), still in stored order:
     # orientation and landmarks are then found on these small arrays, once.
@@ -165,10 +168,6 @@ def process_study(
 def write_renders(folder: Path, ct_hu: np.ndarray, pet: np.ndarray, grid: Grid, pet_unit: str,
                   bounds: dict[str, tuple[int, int]]) -> dict[str, Any]:
     """Coronal MIP and one fused axial slice (through the hottest chest voxel) via vipet.imaging.render."""
-    try:
-        from vipet.imaging import render
-    except ImportError as exc:  # the render module belongs to another layer owner; never block a build
-        return {"skipped": f"vipet.imaging.render unavailable ({exc})"}
     pet32 = np.asarray(pet, dtype=np.float32)
     z0, z1 = bounds.get("chest", (0, pet.shape[0]))
     chest = pet32[z0:z1]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vipet.reports.vqa import generate_vqa
 from vipet.schema import REGION_PHRASES, WHOLE
-from vipet.errors import BuildError
 
 REGION_NAMES_VI: dict[str, str] = {WHOLE: "toàn thân", **REGION_PHRASES}
 REPORT_INSTRUCTION = "Hãy mô tả hình ảnh PET/CT {region} và nêu nhận định."
@@ -34,17 +34,6 @@ def qa_pairs(full_text: str, region: str = WHOLE, *, max_pairs: int | None = Non
     """
     if not full_text.strip():
         return []
-    try:
-        from vipet.reports.vqa import generate_vqa
-    except ImportError as exc:
-        raise BuildError(f"VQA needs vipet.reports.vqa, which is not available ({exc})") from None
     pairs = [dict(p) for p in generate_vqa(full_text, region=region)]
     return pairs[:max_pairs] if max_pairs else pairs
 
-
-def vqa_available() -> bool:
-    try:
-        import vipet.reports.vqa  # noqa: F401
-    except ImportError:
-        return False
-    return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vipet.errors import ImagingError
-from vipet.study import BQML, CNTS, SUV_BW, VIMED_RAW
+from vipet.study import BQML, CNTS, SUV_BW, UNKNOWN_UNIT, VIMED_RAW
 
 VIMED_RAW_MAX = 32767.0
 
@@ -73,7 +73,7 @@ def pet_normaliser(unit: str, mode: str = "auto", suv_max: float = 10.0):
             return SUVScale(suv_max=suv_max)
         if unit == VIMED_RAW:
             return RawScale()
-        if unit in (BQML, CNTS):
+        if unit in (BQML, CNTS, UNKNOWN_UNIT):  # no fixed scale: per-study percentile, recorded
             return PercentileScale()
         raise ImagingError(f"unknown PET unit {unit!r}")
     if mode == "suv":

@@ -17,23 +17,26 @@ from vipet.io.ref import DICOM, NIFTI, VIMED, StudyRef
 from vipet.io.sources import discover, is_study_folder, read_study
 from vipet.io.vimed_layout import METADATA_NAME
 from vipet.progress import progress_bar
-from vipet.study import SUV_BW
 
 MAX_LISTED_PROBLEMS = 100
 # Listing order: what loses a study first, what only loses text last.
-PROBLEM_ORDER = ("bad_row", "corrupt_volume", "missing_volume", "unreadable_study", "missing_report", "missing_report_en")
+PROBLEM_ORDER = ("bad_row", "corrupt_volume", "missing_volume", "unreadable_study", "unknown_pet_unit", "missing_report",
+                 "missing_report_en")
 
 
-def describe_path(path: str | Path, pet_unit: str = SUV_BW) -> dict[str, Any]:
-    """Summary of a dataset root or a single study (see `describe_study`, `describe_dataset`)."""
+def describe_path(path: str | Path, pet_unit: str | None = None) -> dict[str, Any]:
+    """Summary of a dataset root or a single study (see `describe_study`, `describe_dataset`).
+
+    `pet_unit` is the unit of a NIfTI PET; without it the pair's `study.json` must record one.
+    """
     text = str(path)
     candidate = Path(text)
     if candidate.is_dir() and ((candidate / METADATA_NAME).is_file() or not is_study_folder(candidate)):
-        return describe_dataset(candidate)
+        return describe_dataset(candidate, pet_unit=pet_unit)
     return describe_study(text, pet_unit=pet_unit)
 
 
-def describe_study(path: str | Path, pet_unit: str = SUV_BW) -> dict[str, Any]:
+def describe_study(path: str | Path, pet_unit: str | None = None) -> dict[str, Any]:
     """`Study.summary()` plus the source format and how SUV was (or was not) obtained."""
     study = read_study(path, pet_unit=pet_unit)
     summary = study.summary()
@@ -46,10 +49,17 @@ def describe_study(path: str | Path, pet_unit: str = SUV_BW) -> dict[str, Any]:
     }
 
 
-def describe_dataset(root: str | Path) -> dict[str, Any]:
-    """Counts per year, shape statistics per modality and every problem found, from headers only."""
+def describe_dataset(root: str | Path, pet_unit: str | None = None) -> dict[str, Any]:
+    """Counts per year, shape statistics per modality and every problem found, from headers only.
+
+    A NIfTI study whose PET unit neither `pet_unit` nor its `study.json` gives is listed as a
+    problem: `build` would refuse it.
+    """
     root = Path(root)
-    refs, problems = discover(root)
+    refs, problems = discover(root, pet_unit=pet_unit)
+    problems.extend({"path": ref.paths["pet"], "key": ref.key, "kind": "unknown_pet_unit",
+                     "reason": "NIfTI keeps no PET unit and no study.json records one: pass --pet-unit"}
+                    for ref in refs if ref.format == NIFTI and ref.meta.get("pet_unit") is None)
     shapes: dict[str, list[tuple[int, ...]]] = defaultdict(list)
     dtypes: dict[str, Counter] = defaultdict(Counter)
     for ref, modality_shapes, found in _iter_headers(refs):

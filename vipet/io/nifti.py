@@ -1,8 +1,10 @@
 """NIfTI CT/PET pairs via nibabel: affine -> spacing and orientation, axes into the project convention.
 
-NIfTI keeps no SUV tags, so the PET unit is whatever the user says it is (SUVbw by default) and
-`write_nifti_study` only writes PET already in SUV. A `study.json` sidecar beside the pair keeps
-the patient, date and key, and `report.json` the report, so a written study reads back whole.
+NIfTI keeps no units, so the PET unit is never guessed: it is what the caller says (`pet_unit`,
+`--pet-unit`) or what the `study.json` sidecar beside the pair records (`"pet_unit"`), and a pair
+with neither is refused. `write_nifti_study` only writes PET already in SUV and records SUVbw in
+the sidecar, which also keeps the patient, date and key; `report.json` keeps the report, so a
+written study reads back whole.
 """
 
 from __future__ import annotations
@@ -28,17 +30,24 @@ from vipet.io.ref import NIFTI, path_hash_key
 from vipet.schema import Report
 from vipet.study import HU, PET_UNITS, SUV_BW, Patient, Study, Volume
 
-__all__ = ["read_nifti_pair", "write_nifti_study", "find_pair"]
+__all__ = ["read_nifti_pair", "write_nifti_study", "find_pair", "sidecar_pet_unit", "check_pet_unit"]
 
 CT_NAMES = ("ct.nii.gz", "ct.nii")
 PET_NAMES = ("pet.nii.gz", "pet.nii")
 
 
-def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str = SUV_BW) -> Study:
-    """A study from two NIfTI files; `pet_unit` is one of `vipet.study.PET_UNITS` and is trusted as given."""
+def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str | None = None) -> Study:
+    """A study from two NIfTI files in `pet_unit` (one of `vipet.study.PET_UNITS`, trusted as given),
+    else in the unit its `study.json` sidecar records; `ReadError` naming the PET file when neither says."""
     ct_path, pet_path = Path(ct_path), Path(pet_path)
-    if pet_unit not in PET_UNITS:
-        raise ReadError(f"unknown PET unit {pet_unit!r}; expected one of {', '.join(PET_UNITS)}", pet_path)
+    if pet_unit is None:
+        pet_unit = sidecar_unit = sidecar_pet_unit(ct_path.parent)
+    else:  # an explicit unit wins over the sidecar, which is then only compared (a note when they differ)
+        sidecar_unit = (_json_or_none(ct_path.parent / "study.json") or {}).get("pet_unit")
+    if pet_unit is None:
+        raise ReadError(f"NIfTI keeps no PET unit and no study.json records one: pass --pet-unit "
+                        f"({', '.join(PET_UNITS)})", pet_path)
+    check_pet_unit(pet_unit, ct_path.parent / "study.json" if pet_unit == sidecar_unit else pet_path)
     ct_values, ct_affine = _load(ct_path)
     pet_values, pet_affine = _load(pet_path)
     ct_hu = ct_values.astype(np.int16) if np.all(ct_values == np.rint(ct_values)) else ct_values.astype(np.float32)
@@ -51,6 +60,8 @@ def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str = S
         pet_affine[:3, 3] += pet_affine[:3, 0] * (pet_values.shape[0] - 1)
         pet_affine[:3, 0] *= -1
         notes.append("PET slices ran the other way from CT; reversed to match the CT")
+    if sidecar_unit is not None and sidecar_unit != pet_unit:
+        notes.append(f"PET read as {pet_unit} as given, not as the {sidecar_unit} that study.json records")
     sidecar = _sidecar(ct_path.parent / "study.json", notes)
     report = None
     if (ct_path.parent / "report.json").is_file():
@@ -58,7 +69,8 @@ def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str = S
             report = Report.load(ct_path.parent / "report.json")
         except ReportError as exc:
             notes.append(f"report unavailable: {exc}")
-    suv_note = None if pet_unit == SUV_BW else f"NIfTI PET given as {pet_unit} by the user; NIfTI keeps no SUV tags"
+    given = "by study.json" if pet_unit == sidecar_unit else "by the user"
+    suv_note = None if pet_unit == SUV_BW else f"NIfTI PET given as {pet_unit} {given}; NIfTI keeps no SUV tags"
     patient = sidecar.get("patient") or {}
     date = sidecar.get("study_date")
     return Study(
@@ -78,7 +90,7 @@ def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str = S
         suv_note=suv_note,
         source=f"{ct_path},{pet_path}",
         provenance={"format": NIFTI, "ct_path": str(ct_path), "pet_path": str(pet_path),
-                    "suv": {"method": "unit given by the user", "unit": pet_unit}},
+                    "suv": {"method": f"unit given {given}", "unit": pet_unit}},
         notes=notes,
     )
 
@@ -104,6 +116,23 @@ def write_nifti_study(study: Study, folder: str | Path) -> tuple[Path, Path]:
     if study.report_en is not None:
         atomic_write_json(folder / "report_en.json", study.report_en)
     return ct_path, pet_path
+
+
+def sidecar_pet_unit(folder: str | Path) -> str | None:
+    """The `pet_unit` a study folder's `study.json` records (checked against PET_UNITS), else None."""
+    path = Path(folder) / "study.json"
+    obj = _json_or_none(path)
+    unit = (obj or {}).get("pet_unit")
+    if unit is None:
+        return None
+    check_pet_unit(unit, path)
+    return str(unit)
+
+
+def check_pet_unit(unit: Any, where: str | Path) -> None:
+    """`ReadError` naming `where` unless `unit` is one of `vipet.study.PET_UNITS`."""
+    if unit not in PET_UNITS:
+        raise ReadError(f"unknown PET unit {unit!r}; expected one of {', '.join(PET_UNITS)}", where)
 
 
 def find_pair(folder: Path) -> tuple[Path, Path] | None:

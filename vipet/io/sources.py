@@ -14,25 +14,30 @@ from typing import Any
 from vipet.errors import ReadError
 from vipet.io.ref import DICOM, NIFTI, VIMED, StudyRef, path_hash_key, study_key
 from vipet.io.vimed_layout import METADATA_NAME, iter_metadata, parse_study_path, sibling_paths
-from vipet.study import SUV_BW, Study
+from vipet.study import Study
 
 DICOM_MAGIC_OFFSET = 128
 
 
-def discover(root: str | Path) -> tuple[list[StudyRef], list[dict[str, Any]]]:
-    """Refs of every study under `root` and the problems met; `ReadError` only when `root` is no dataset."""
+def discover(root: str | Path, pet_unit: str | None = None) -> tuple[list[StudyRef], list[dict[str, Any]]]:
+    """Refs of every study under `root` and the problems met; `ReadError` only when `root` is no dataset.
+
+    `pet_unit` is the unit of NIfTI PET (NIfTI has none); without it a NIfTI ref carries the unit
+    its `study.json` records, or none (`meta["pet_unit"]` absent: reading it is then refused).
+    """
+    _check_given_unit(pet_unit)
     root = Path(root)
     if not root.is_dir():
         raise ReadError("dataset root not found or not a folder", root)
     if (root / METADATA_NAME).is_file():
         return _discover_vimed(root)
     if is_study_folder(root):
-        ref = _folder_ref(root)
+        ref = _folder_ref(root, pet_unit)
         return ([ref], []) if ref else ([], [{"path": str(root), "reason": "no study found"}])
     refs: list[StudyRef] = []
     problems: list[dict[str, Any]] = []
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        ref = _folder_ref(sub)
+        ref = _folder_ref(sub, pet_unit)
         if ref is None:
             problems.append({"path": str(sub), "reason": "folder holds neither DICOM files nor a ct/pet NIfTI pair"})
         else:
@@ -66,15 +71,17 @@ def load_study(ref: StudyRef) -> Study:
     if ref.format == NIFTI:
         from vipet.io.nifti import read_nifti_pair
 
-        return read_nifti_pair(ref.paths["ct"], ref.paths["pet"], ref.meta.get("pet_unit", SUV_BW))
+        return read_nifti_pair(ref.paths["ct"], ref.paths["pet"], ref.meta.get("pet_unit"))
     raise ReadError(f"unknown study format {ref.format!r}", ref.paths.get("ct") or ref.key)
 
 
-def read_study(path: str | Path, pet_unit: str = SUV_BW) -> Study:
+def read_study(path: str | Path, pet_unit: str | None = None) -> Study:
     """One study from a DICOM folder, a ViMed-PET CT (or PET) npz, or a NIfTI pair "ct.nii.gz,pet.nii.gz".
 
-    `pet_unit` applies to NIfTI only; DICOM and ViMed-PET carry their own units.
+    `pet_unit` applies to NIfTI only (else its `study.json` must record it; never guessed); DICOM
+    and ViMed-PET carry their own units.
     """
+    _check_given_unit(pet_unit)
     text = str(path)
     if "," in text and not Path(text).exists():
         parts = [p.strip() for p in text.split(",")]
@@ -101,6 +108,14 @@ def read_study(path: str | Path, pet_unit: str = SUV_BW) -> Study:
     if path.suffix == ".npz":
         return load_study(vimed_ref_for(path))
     raise ReadError("not a study: expected a DICOM folder, a ViMed-PET .npz or 'ct.nii.gz,pet.nii.gz'", path)
+
+
+def _check_given_unit(pet_unit: str | None) -> None:
+    """A unit the caller gives is checked at once, whatever the format turns out to be."""
+    if pet_unit is not None:
+        from vipet.io.nifti import check_pet_unit
+
+        check_pet_unit(pet_unit, "pet_unit")
 
 
 def vimed_ref_for(npz: Path) -> StudyRef:
@@ -161,14 +176,14 @@ def _discover_vimed(root: Path) -> tuple[list[StudyRef], list[dict[str, Any]]]:
     return refs, problems
 
 
-def _folder_ref(folder: Path) -> StudyRef | None:
+def _folder_ref(folder: Path, pet_unit: str | None = None) -> StudyRef | None:
     """A ref for a NIfTI pair folder or a DICOM study folder (one header read for key and patient)."""
     from vipet.io.nifti import find_pair
 
     if pair := find_pair(folder):
         import json
 
-        meta: dict[str, Any] = {"pet_unit": SUV_BW}
+        meta: dict[str, Any] = {}
         key = path_hash_key("nifti", pair[0])
         sidecar = folder / "study.json"
         if sidecar.is_file():
@@ -176,12 +191,15 @@ def _folder_ref(folder: Path) -> StudyRef | None:
                 obj = json.loads(sidecar.read_text(encoding="utf-8"))
                 key = str(obj.get("key") or key)
                 meta.update({k: v for k, v in (obj.get("patient") or {}).items() if v is not None})
-                meta["pet_unit"] = obj.get("pet_unit") or SUV_BW
+                if obj.get("pet_unit") is not None:
+                    meta["pet_unit"] = obj["pet_unit"]
                 if obj.get("study_date"):
                     year, month, day = (int(part) for part in str(obj["study_date"]).split("-"))
                     meta.update(year=year, month=month, day=day)
             except (ValueError, AttributeError):
                 pass
+        if pet_unit is not None:
+            meta["pet_unit"] = pet_unit
         return StudyRef(key=key, format=NIFTI, paths={"ct": str(pair[0]), "pet": str(pair[1]), "folder": str(folder)},
                         meta=meta)
     first = _first_dicom(folder)

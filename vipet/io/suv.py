@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from vipet.study import BQML, CNTS, SUV_BW
+from vipet.study import BQML, CNTS, SUV_BW, UNKNOWN_UNIT
 
 F18_HALF_LIFE_S = 6586.2
 
@@ -157,9 +157,10 @@ def suv_scale(
         trace.update(method=f"Units CNTS scaled by {TAG_PHILIPS_SUV}", philips_suv_scale=factors.tolist())
         factor: float | np.ndarray = float(factors) if factors.ndim == 0 else factors
         return SUVScale(SUV_BW, factor, None, trace)
-    if unit_text != "BQML":
-        shown = unit_text or "missing"
-        return SUVScale(CNTS, None, f"{TAG_UNITS} is {shown}: only BQML, GML or Philips CNTS convert to SUV", trace)
+    if unit_text != "BQML":  # a unit no rule understands is not relabelled as counts: it stays UNKNOWN
+        stated = str(units or "").strip()
+        said = f"= {stated!r} is not BQML/CNTS/GML" if stated else "is missing"
+        return SUVScale(UNKNOWN_UNIT, None, f"{TAG_UNITS} {said}: SUV cannot be computed", trace)
 
     flags = _corrections(corrected_image)
     trace["corrected_image"] = sorted(flags)
