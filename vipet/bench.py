@@ -2,8 +2,11 @@
 
 cohort -> build -> train (each model) -> predict (models and baselines, both tasks) -> evaluate
 -> leaderboard + HTML report. Every step records the hash of its inputs (upstream hashes plus
-its own settings) in `RUN/steps/<step>.json`; a rerun skips a step whose hash is unchanged and
-whose outputs are intact, and redoes it and everything downstream otherwise. The run folder
+its own settings), the package version and the hash of the code it runs in `RUN/steps/<step>.json`;
+a rerun skips a step whose key is unchanged and whose outputs are intact, and redoes it and
+everything downstream otherwise. The data is named by its content (relative paths, sizes and
+sha256 of every file, hashed once and reused by size and mtime from `RUN/data_manifest.json`),
+never by where it lies: a moved data folder is still cached, a changed volume is not. The run folder
 keeps the resolved config, seeds, package versions, git revision and the hash of every data,
 prediction and metrics file, so `vipet bench --verify RUN` can recompute every metric from the
 stored predictions and prove that no digit moved.
@@ -12,7 +15,7 @@ stored predictions and prove that no digit moved.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import functools
 import json
 import shutil
 import time
@@ -25,13 +28,39 @@ import yaml
 from vipet import __version__
 from vipet.errors import BenchError
 from vipet.fsutil import atomic_write_json, atomic_write_text
+from vipet.hashing import (file_manifest, json_differences, json_path_text, manifest_hash, sha256_file, sha256_json,
+                           sha256_tree, tree_files)
+from vipet.typed_config import from_mapping, load_yaml
 
 STEPS_DIR = "steps"
 RUN_INFO = "run.json"
 METRICS = "metrics.json"
 PREDICTIONS_DIR = "predictions"
-BASELINE_NAMES = ("template", "retrieval", "majority-vqa")
-RENDERS = {"coronal MIP (PET, SUV 0-5)": "mip.png", "fused PET/CT slice": "fused.png"}  # written by vipet build
+DATA_MANIFEST = "data_manifest.json"  # the content hashes of the data files, reused while size and mtime hold
+RENDER_CAPTIONS = {"mip": "coronal MIP (PET, SUV 0-5)", "fused": "fused PET/CT slice"}  # vipet.data.cache.study_renders
+
+# The parts of vipet/ a step does NOT run. Everything else of the package is hashed into the step's
+# key, so an edit there redoes the step. The layer contract (pyproject.toml) is what makes this
+# safe: a layer imports only the layers below it, so a cohort (synth) never runs data, eval,
+# models or train code, and a build never runs synth, eval, models or train code. bench.py itself
+# counts only for the steps whose work it holds (evaluate, report); the CLI and the shipped stage
+# configs (resolved into the train step's inputs) for none. Leaving out too little only redoes a
+# step for nothing; leaving out too much would keep a stale one, so a new part counts by default.
+_APP = ("__main__.py", "cli.py", "bench.py", "configs")
+NOT_RUN_BY_STEP: dict[str, tuple[str, ...]] = {
+    "cohort": (*_APP, "data", "eval", "models", "train"),
+    "build": (*_APP, "eval", "synth", "models", "train"),
+    "train": _APP,
+    "predict": _APP,
+    "evaluate": ("__main__.py", "cli.py", "configs", "data", "synth", "models", "train"),
+    "report": ("__main__.py", "cli.py", "configs", "synth", "models", "train"),  # renders via vipet.data.cache
+}
+
+
+def _registered_baselines() -> list[str]:
+    from vipet.models.registry import baseline_names
+
+    return baseline_names()
 
 
 @dataclass
@@ -64,7 +93,7 @@ class BenchConfig:
         ModelEntry("small-vlm", "small_vlm.yaml", {"train.max_minutes": None}),
         ModelEntry("small-vlm-vqa", "small_vlm_vqa.yaml", init_from="small-vlm"),
     ])
-    baselines: list[str] = field(default_factory=lambda: list(BASELINE_NAMES))
+    baselines: list[str] = field(default_factory=_registered_baselines)
     tasks: list[str] = field(default_factory=lambda: ["report", "vqa"])
     # Every row is scored on the same samples: the chest region, where the clinical metric lives.
     regions: list[str] = field(default_factory=lambda: ["chest"])
@@ -90,23 +119,8 @@ def configs_dir() -> Path:
 def resolve_config(config_file: Path | None = None, *, quick: bool = False, data: Path | None = None,
                    seed: int | None = None) -> BenchConfig:
     """Defaults, then the YAML file, then `--quick`, `--data`, `--seed`; unknown keys are an error."""
-    values: dict[str, Any] = {}
-    if config_file is not None:
-        try:
-            values = yaml.safe_load(Path(config_file).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise BenchError(f"cannot read bench config ({exc.__class__.__name__}: {exc})", config_file) from None
-        if not isinstance(values, dict):
-            raise BenchError("bench config must be a YAML mapping", config_file)
-    known = {f.name for f in dataclasses.fields(BenchConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise BenchError(f"unknown bench config keys {unknown}; known: {sorted(known)}", config_file)
-    if "models" in values:
-        values["models"] = [ModelEntry(**m) if isinstance(m, dict) else m for m in values["models"] or []]
-    if "target_shape" in values:
-        values["target_shape"] = tuple(values["target_shape"])
-    config = BenchConfig(**values)
+    values = load_yaml(config_file, error=BenchError, what="bench config") if config_file is not None else {}
+    config = from_mapping(BenchConfig, values, config_file, error=BenchError)
     if quick:
         config = dataclasses.replace(config, **{k: v for k, v in QUICK.items() if k not in values})
         config.models = [dataclasses.replace(m, overrides={**QUICK_TRAIN, **m.overrides}) for m in config.models]
@@ -121,34 +135,63 @@ def config_dict(config: BenchConfig) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(config)))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def source_hash(package: Path, left_out: tuple[str, ...]) -> str:
+    """sha256 of every source file below `package` (relative paths and contents) except the files
+    and folders named in `left_out` (relative to `package`)."""
+    skipped = [package / part for part in left_out]
+    files = [p for p in tree_files(package) if p.suffix != ".pyc" and not any(p == q or q in p.parents for q in skipped)]
+    return sha256_json({p.relative_to(package).as_posix(): sha256_file(p) for p in files})
 
 
-def sha256_tree(folder: Path) -> str:
-    """One hash over every file below `folder` (relative paths and contents): a trained model's identity."""
-    return sha256_json({str(p.relative_to(folder)): sha256_file(p) for p in sorted(folder.rglob("*")) if p.is_file()})
+@functools.lru_cache(maxsize=None)
+def step_code_hash(kind: str) -> str:
+    """The hash of the code a step of `kind` runs: all of vipet/ but `NOT_RUN_BY_STEP[kind]`, read once per process."""
+    return source_hash(Path(__file__).resolve().parent, NOT_RUN_BY_STEP[kind])
 
 
-def sha256_json(obj: Any) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+def data_content_hash(root: Path, run: Path) -> str:
+    """The identity of a data folder: relative paths, sizes and sha256 of its files (no absolute path).
+
+    The manifest is kept in `run/data_manifest.json`; a file whose relative path, size and mtime
+    are unchanged keeps its hash there, so a cohort is read in full once, not on every rerun.
+    """
+    cache = run / DATA_MANIFEST
+    known: dict[str, Any] = {}
+    if cache.is_file():
+        try:
+            known = json.loads(cache.read_text(encoding="utf-8")).get("files") or {}
+        except (OSError, ValueError, AttributeError):
+            known = {}  # only a cache of hashes: rebuilt by reading the files again
+    try:
+        manifest = file_manifest(root, known)
+    except OSError as exc:
+        raise BenchError(f"cannot read the data files ({exc.__class__.__name__}: {exc})", root) from None
+    if not manifest:
+        raise BenchError("data folder holds no files", root)
+    if manifest != known:
+        atomic_write_json(cache, {"files": manifest})
+    return manifest_hash(manifest)
 
 
 class Steps:
-    """The step cache of one run folder, and the per-stage progress display."""
+    """The step cache of one run folder, and the per-stage progress display.
+
+    A step is named `<kind>` or `<kind>-<model>`, kind one of `NOT_RUN_BY_STEP`; its key is the hash
+    of its inputs, the package version and `step_code_hash(kind)`. `keys` holds the key of every
+    step run or found cached, for the steps downstream that depend on what it wrote.
+    """
 
     def __init__(self, run: Path, total: int, log: Callable[[str], None]):
         self.run, self.total, self.log, self.done = run, total, log, 0
+        self.keys: dict[str, str] = {}
         (run / STEPS_DIR).mkdir(parents=True, exist_ok=True)
 
     def run_step(self, name: str, inputs: dict[str, Any], outputs: list[Path], work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """Run `work` unless a stamp with the same input hash exists and every output is present."""
+        """Run `work` unless a stamp with the same key exists and every output is present."""
         self.done += 1
-        key = sha256_json(inputs)
+        code = step_code_hash(name.split("-", 1)[0])
+        key = sha256_json({"inputs": inputs, "vipet_version": __version__, "code": code})
+        self.keys[name] = key
         stamp_path = self.run / STEPS_DIR / f"{name}.json"
         if stamp_path.exists():
             stamp = json.loads(stamp_path.read_text(encoding="utf-8"))
@@ -159,34 +202,37 @@ class Steps:
         started = time.perf_counter()
         result = work()
         seconds = time.perf_counter() - started
-        atomic_write_json(stamp_path, {"key": key, "inputs": inputs, "result": result, "seconds": round(seconds, 1)})
+        atomic_write_json(stamp_path, {"key": key, "inputs": inputs, "vipet_version": __version__, "code": code,
+                                       "result": result, "seconds": round(seconds, 1)})
         self.log(f"[{self.done}/{self.total}] {name}: done in {seconds:.1f} s")
         return result
 
 
 def _cohort_step(config: BenchConfig, run: Path, steps: Steps) -> tuple[Path, str]:
-    """The dataset root and a hash of its content listing (metadata and truth)."""
+    """The dataset root and the hash of its content (every file: relative path, size, sha256)."""
     if config.data is not None:
         root = Path(config.data)
-        if not root.exists():
+        if not root.is_dir():
             raise BenchError("data folder not found", root)
-        listing = [p for p in (root / "metadata.csv", root / "truth.jsonl") if p.exists()]
-        return root, sha256_json({"root": str(root.resolve()), "files": {p.name: sha256_file(p) for p in listing}})
+        return root, data_content_hash(root, run)
     from vipet.synth.writer import write_cohort
 
     root = run / "cohort"
-    inputs = {"n": config.cohort_n, "seed": config.seed, "size": config.cohort_size, "version": __version__}
+    inputs = {"n": config.cohort_n, "seed": config.seed, "size": config.cohort_size}
 
     def work() -> dict[str, Any]:
         write_cohort(root, n=config.cohort_n, seed=config.seed, format="vimed", size=config.cohort_size,
                      workers=config.workers)
-        return {"metadata": sha256_file(root / "metadata.csv"), "truth": sha256_file(root / "truth.jsonl")}
+        return {"content": data_content_hash(root, run)}
 
     result = steps.run_step("cohort", inputs, [root / "metadata.csv", root / "truth.jsonl"], work)
-    return root, sha256_json(result)
+    return root, result["content"]
 
 
-def _build_step(config: BenchConfig, data: Path, data_hash: str, run: Path, steps: Steps) -> tuple[Path, str]:
+def _build_step(config: BenchConfig, data: Path, data_hash: str, run: Path, steps: Steps) -> tuple[Path, str, str]:
+    """The build folder, its manifest's hash and the build step's key: the key names the cached
+    arrays too (a changed volume can leave the manifest's bytes as they were), so what trains on
+    or looks at the images depends on the key."""
     log = steps.log
     from vipet.data.build import build_dataset
     from vipet.data.config import BuildConfig
@@ -203,7 +249,7 @@ def _build_step(config: BenchConfig, data: Path, data_hash: str, run: Path, step
         return {"manifest": sha256_file(out / "manifest.parquet"), "n_studies": report.get("complete"), "n_failed": len(failed)}
 
     result = steps.run_step("build", inputs, [out / "manifest.parquet"], work)
-    return out, result["manifest"]
+    return out, result["manifest"], steps.keys["build"]
 
 
 def _model_config(entry: ModelEntry, build: Path, seed: int, run: Path):
@@ -221,7 +267,7 @@ def _model_config(entry: ModelEntry, build: Path, seed: int, run: Path):
     return load_config(path, overrides)
 
 
-def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, manifest_hash: str, run: Path,
+def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: str, run: Path,
                 steps: Steps, start_hash: str | None) -> tuple[Path, str]:
     from vipet.train.config import config_to_dict
     from vipet.train.run import FINAL_DIR, train
@@ -229,10 +275,10 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, manifest_ha
     model_config = _model_config(entry, build, config.seed, run)
     run_dir = run / "models" / entry.name
     resolved = config_to_dict(model_config)
-    resolved["data"]["build"] = "<build>"  # the build's content hash stands for it
+    resolved["data"]["build"] = "<build>"  # the build step's key stands for it
     if entry.init_from:
         resolved["model"]["init_from"] = f"<{entry.init_from}>"  # and the starting model's hash for it
-    inputs = {"manifest": manifest_hash, "config": resolved, "init_from": start_hash}
+    inputs = {"build": build_key, "config": resolved, "init_from": start_hash}
 
     def work() -> dict[str, Any]:
         stamp = run / STEPS_DIR / f"train-{entry.name}.json"
@@ -247,28 +293,26 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, manifest_ha
     return run_dir, result["model"]  # the weights' hash: a retrained but identical model redoes nothing downstream
 
 
-def _predict_step(name: str, source: str, upstream: str, config: BenchConfig, build: Path, run: Path,
+def _predict_step(name: str, source: str, upstream: dict[str, Any], config: BenchConfig, build: Path, run: Path,
                   steps: Steps, tasks: list[str]) -> Path:
+    """Predictions of `source` (a run folder or a baseline name), written once with the row name `name`.
+
+    `upstream` is what the predictions depend on besides the settings here: the model's weights
+    hash and decoding settings, or for a baseline the build's key.
+    """
     from vipet.train.predict import predict
 
     out = run / PREDICTIONS_DIR / f"{name}.jsonl"
-    inputs = {"upstream": upstream, "tasks": tasks, "regions": config.regions, "max_samples": config.max_test_samples}
+    inputs = {"name": name, "upstream": upstream, "tasks": tasks, "regions": config.regions,
+              "max_samples": config.max_test_samples}  # a baseline's name is also what runs
 
     def work() -> dict[str, Any]:
-        path = predict(source, build, "test", out, tasks=tasks, regions=config.regions, max_samples=config.max_test_samples)
-        _rename_model(path, name)
+        path = predict(source, build, "test", out, tasks=tasks, regions=config.regions,
+                       max_samples=config.max_test_samples, model_name=name)
         return {"sha256": sha256_file(path)}
 
     steps.run_step(f"predict-{name}", inputs, [out], work)
     return out
-
-
-def _rename_model(path: Path, name: str) -> None:
-    """Give every record the benchmark's model name, so leaderboard rows read as configured."""
-    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    for record in lines:
-        record["model"] = name
-    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n" for r in lines))
 
 
 def _baseline_tasks(name: str, tasks: list[str]) -> list[str]:
@@ -307,7 +351,7 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
     baselines = [b for b in config.baselines if _baseline_tasks(b, config.tasks)]
     steps = Steps(out, total=(config.data is None) + 1 + 2 * len(config.models) + len(baselines) + 2, log=log)
     data, data_hash = _cohort_step(config, out, steps)
-    build, manifest_hash = _build_step(config, data, data_hash, out, steps)
+    build, manifest_sha, build_key = _build_step(config, data, data_hash, out, steps)
     prediction_files: list[Path] = []
     curves: list[Path] = []
     model_hashes: dict[str, str] = {}
@@ -316,16 +360,17 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
             raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
                              f"this bench ({sorted(model_hashes) or 'none'})")
         start_hash = model_hashes.get(entry.init_from) if entry.init_from else None
-        run_dir, model_hash = _train_step(entry, config, build, manifest_hash, out, steps, start_hash)
+        run_dir, model_hash = _train_step(entry, config, build, build_key, out, steps, start_hash)
         model_hashes[entry.name] = model_hash
-        trained_tasks = _model_config(entry, build, config.seed, out).data.tasks
-        tasks = [t for t in config.tasks if t in trained_tasks]  # a report-only model is not asked questions
-        prediction_files.append(_predict_step(entry.name, str(run_dir), model_hash, config, build, out, steps, tasks))
+        model_config = _model_config(entry, build, config.seed, out)
+        tasks = [t for t in config.tasks if t in model_config.data.tasks]  # a report-only model is not asked questions
+        upstream = {"model": model_hash, "generation": dataclasses.asdict(model_config.generation)}
+        prediction_files.append(_predict_step(entry.name, str(run_dir), upstream, config, build, out, steps, tasks))
         if (run_dir / "training_curve.png").exists():
             curves.append(run_dir / "training_curve.png")
     for name in baselines:
         tasks = _baseline_tasks(name, config.tasks)
-        prediction_files.append(_predict_step(name, name, manifest_hash, config, build, out, steps, tasks))
+        prediction_files.append(_predict_step(name, name, {"build": build_key}, config, build, out, steps, tasks))
 
     prediction_hashes = {p.name: sha256_file(p) for p in prediction_files}
     eval_inputs = {"predictions": prediction_hashes, "profile": config.profile, "n_resamples": config.n_resamples,
@@ -355,7 +400,7 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
         "vipet_version": __version__,
         "git_revision": git_revision(),
         "versions": {**eval_versions(), **train_versions()},
-        "hashes": {"data": data_hash, "manifest": manifest_hash, "predictions": prediction_hashes,
+        "hashes": {"data": data_hash, "manifest": manifest_sha, "build": build_key, "predictions": prediction_hashes,
                    "metrics": sha256_file(out / METRICS)},
         "prediction_files": [str(p.relative_to(out)) for p in prediction_files],
     }
@@ -378,16 +423,17 @@ def select_cases(build: Path, prediction_files: list[Path], count: int) -> list:
     """`count` test studies to show, with their renders: ones every model answered, and among
     those the ones whose reference has thorax lesions first (a normal study shows no matched or
     missed lesion), then by key so the choice is the same on every run."""
+    from vipet.data.cache import study_renders
     from vipet.eval.html_report import CaseStudy, thorax_lesion_units
+    from vipet.eval.io import load_predictions
 
     by_id: dict[str, dict[str, Any]] = {}
     for path in prediction_files:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            if record.get("task") != "report":
+        for record in load_predictions(path):
+            if record.task != "report":
                 continue
-            entry = by_id.setdefault(record["id"], {"reference": record["reference"], "study": record.get("study", record["id"]), "predictions": {}})
-            entry["predictions"][record["model"]] = record["prediction"]
+            entry = by_id.setdefault(record.id, {"reference": record.references[0], "study": record.cluster, "predictions": {}})
+            entry["predictions"][record.model] = record.prediction
 
     def rank(sample_id: str) -> tuple[int, bool, str]:
         entry = by_id[sample_id]
@@ -396,8 +442,8 @@ def select_cases(build: Path, prediction_files: list[Path], count: int) -> list:
     cases = []
     for sample_id in sorted(by_id, key=rank)[:count]:
         entry = by_id[sample_id]
-        study_dir = build / "cache" / str(entry["study"])
-        images = {caption: study_dir / name for caption, name in RENDERS.items() if (study_dir / name).is_file()}
+        renders = study_renders(build, entry["study"])
+        images = {caption: renders[name] for name, caption in RENDER_CAPTIONS.items() if name in renders}
         cases.append(CaseStudy(sample_id, entry["reference"], entry["predictions"], images))
     return cases
 
@@ -419,18 +465,8 @@ def verify_run(run: Path) -> list[str]:
     stored = (run / METRICS).read_text(encoding="utf-8")
     recomputed = metrics_text(compute_metrics(files, info["config"]))
     if recomputed != stored:
-        problems.extend(_json_differences(json.loads(stored), json.loads(recomputed)))
+        problems.extend(f"{json_path_text(path)}: stored {old!r}, recomputed {new!r}"
+                        for path, old, new in json_differences(json.loads(stored), json.loads(recomputed)))
     return problems
-
-
-def _json_differences(old: Any, new: Any, path: str = "") -> list[str]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        out = []
-        for key in sorted(set(old) | set(new)):
-            out.extend(_json_differences(old.get(key), new.get(key), f"{path}/{key}"))
-        return out
-    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
-        return [d for i, (a, b) in enumerate(zip(old, new)) for d in _json_differences(a, b, f"{path}[{i}]")]
-    return [] if old == new else [f"{path or '/'}: stored {old!r}, recomputed {new!r}"]
 
 

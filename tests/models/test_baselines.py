@@ -78,3 +78,17 @@ def test_majority_vqa_per_question_with_deterministic_ties():
     assert isinstance(baseline, MajorityVQABaseline)
     with pytest.raises(TrainError, match="unknown baseline"):
         build_baseline("oracle")
+
+
+def test_one_registry_names_each_baseline_with_its_tasks():
+    from vipet.models.baselines import BASELINES, baseline_tasks
+    from vipet.models.registry import baseline_names, describe, is_baseline
+
+    assert baseline_names() == ["template", "retrieval", "majority-vqa"] == describe()["baselines"]
+    assert {name: baseline_tasks(name) for name in BASELINES} == {
+        "template": ("report",), "retrieval": ("report",), "majority-vqa": ("vqa",)}
+    assert [name for name, cls in BASELINES.items() if cls.uses_images] == ["retrieval"]
+    assert all(BASELINES[name].name == name and isinstance(build_baseline(name), BASELINES[name]) for name in BASELINES)
+    assert is_baseline("template") and not is_baseline("oracle")
+    with pytest.raises(TrainError, match=r"unknown baseline 'oracle'; known: \['template', 'retrieval', 'majority-vqa'\]"):
+        baseline_tasks("oracle")

@@ -42,6 +42,18 @@ def test_baseline_records_follow_the_shared_format(make_items):
     records = baseline_records(MajorityVQABaseline(), items, items, ("vqa",))
     assert {r["task"] for r in records} == {"vqa"} and len(records) == 3
     assert all(r["model"] == "majority-vqa" and r["question"] and r["prediction"] in ("có", "không") for r in records)
+    assert [r["study"] for r in records] == [r["id"].split(":", 1)[0] for r in records]
+    renamed = baseline_records(MajorityVQABaseline(), items, items, ("vqa",), model_name="row-name")
+    assert [dict(r, model="majority-vqa") for r in renamed] == records and {r["model"] for r in renamed} == {"row-name"}
+
+
+def test_a_record_is_written_once_with_its_study_key():
+    from vipet.train.generate import make_record
+
+    item = {"sample_id": "2017_12_13_patient_4:chest:q7", "task": "vqa", "text": "Có.", "question": "Có hạch không?"}
+    assert make_record(item, "Không.", "small-vlm") == {
+        "id": "2017_12_13_patient_4:chest:q7", "task": "vqa", "prediction": "Không.", "reference": "Có.",
+        "model": "small-vlm", "study": "2017_12_13_patient_4", "question": "Có hạch không?"}
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +97,14 @@ def test_cli_train_then_generate_on_a_build(tiny_build, tmp_path):
         out = tmp_path / f"{baseline}.jsonl"
         result = runner.invoke(app, ["generate", baseline, str(tiny_build), "--region", "chest", "--out", str(out)])
         assert result.exit_code == 0, result.output
-        assert read_jsonl(out) and all(r["model"] == baseline for r in read_jsonl(out))
+        assert read_jsonl(out) and all(r["model"] == baseline and r["study"] == r["id"].split(":")[0] for r in read_jsonl(out))
+        # The one format: sorted keys, UTF-8 kept, one record a line, written once.
+        assert out.read_text(encoding="utf-8") == "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                                                          for r in read_jsonl(out))
+    from vipet.train.predict import predict
+
+    named = predict("template", tiny_build, "test", tmp_path / "named.jsonl", regions=["chest"], model_name="row")
+    assert [dict(r, model="template") for r in read_jsonl(named)] == read_jsonl(tmp_path / "template.jsonl")
 
 
 def test_cli_errors_are_one_line(tmp_path):

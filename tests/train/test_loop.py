@@ -1,4 +1,5 @@
-"""Loop building blocks: the schedule, the epoch order and the data position used for exact resume."""
+"""Loop building blocks: the schedule, the epoch order, the data position used for exact resume,
+and the strict check of what a resumed checkpoint holds."""
 
 from __future__ import annotations
 
@@ -65,3 +66,79 @@ def test_deepspeed_without_the_package_is_a_clear_error():
             make_accelerator(TrainConfig(deepspeed=DeepSpeedConfig(zero_stage=2)))
     else:  # pragma: no cover - only where deepspeed is installed
         pytest.skip("deepspeed installed: the plugin path is exercised on GPU machines")
+
+
+class _FrozenFeaturesAndHead(torch.nn.Module):
+    """A frozen layer (left out of checkpoints), a trained head, and a second name for the head (tied)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = torch.nn.Linear(2, 2)
+        self.features.requires_grad_(False)
+        self.head = torch.nn.Linear(2, 1)
+        self.tied = self.head
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+def _tiny_task():
+    from vipet.train.loop import StageTask
+
+    torch.manual_seed(0)
+    model = _FrozenFeaturesAndHead()
+    data = [{"x": torch.full((2,), float(i))} for i in range(8)]
+
+    def collate(items):
+        return {"x": torch.stack([item["x"] for item in items])}
+
+    def loss_fn(inner, batch):
+        return {"loss": inner(batch["x"]).pow(2).mean()}
+
+    return StageTask(model=model, train_data=data, collate=collate, loss_fn=loss_fn,
+                     param_groups=[{"params": [p for p in model.parameters() if p.requires_grad]}],
+                     frozen_state_keys={"features.weight", "features.bias"})
+
+
+@pytest.fixture
+def paused_run(tmp_path):
+    """Two of four steps trained, checkpointed at step 2; returns (run folder, checkpoint weights file)."""
+    from vipet.train.config import TrainConfig
+    from vipet.train.loop import list_checkpoints, run_loop
+
+    config = TrainConfig(max_steps=4, batch_size=2, warmup_steps=0, save_every=0, log_every=1, progress=False, cpu=True)
+    result = run_loop(_tiny_task(), config, tmp_path, seed=1, stop_at=2)
+    assert result["stop_reason"] == "stop_at"
+    [(step, checkpoint)] = list_checkpoints(tmp_path)
+    return tmp_path, config, checkpoint / "model.safetensors"
+
+
+def test_checkpoint_leaves_out_exactly_the_frozen_and_tied_weights_and_resumes(paused_run):
+    from safetensors.torch import load_file
+
+    from vipet.train.loop import run_loop
+
+    run_dir, config, weights = paused_run
+    assert sorted(load_file(str(weights))) == ["head.bias", "head.weight"]
+    assert run_loop(_tiny_task(), config, run_dir, seed=1)["steps"] == 4
+
+
+@pytest.mark.parametrize("change, named", [("drop", "missing weights head.bias"),
+                                           ("add", "unexpected weights stray.weight"),
+                                           ("add-frozen", "unexpected weights features.weight")])
+def test_resume_refuses_a_checkpoint_with_other_weights(paused_run, change, named):
+    from safetensors.torch import load_file, save_file
+
+    from vipet.train.loop import run_loop
+
+    run_dir, config, weights = paused_run
+    saved = load_file(str(weights))
+    if change == "drop":
+        del saved["head.bias"]
+    elif change == "add":
+        saved["stray.weight"] = torch.zeros(3)
+    else:  # a frozen weight is never checkpointed: one found there means another model wrote the file
+        saved["features.weight"] = torch.zeros(2, 2)
+    save_file(saved, str(weights))
+    with pytest.raises(TrainError, match=f"checkpoint does not match the model: {named}$"):
+        run_loop(_tiny_task(), config, run_dir, seed=1)

@@ -8,14 +8,16 @@
 - `MajorityVQABaseline` answers each question with its most frequent training answer.
 
 Each is `fit(train_items)` then `predict(item) -> str`, over the dataset item dicts
-(`image`, `text`, `task`, `region`, `question`).
+(`image`, `text`, `task`, `region`, `question`), and names itself: `name`, the `tasks` it answers,
+and whether `fit` needs the training images (`uses_images`; the others fit on text only, which
+skips loading every training volume). `BASELINES` is the one list of them, by name.
 """
 
 from __future__ import annotations
 
 import unicodedata
 from collections import Counter, defaultdict
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -23,7 +25,16 @@ import torch.nn.functional as F
 
 from vipet.errors import TrainError
 
-BASELINES = ("template", "retrieval", "majority-vqa")
+class Baseline(Protocol):
+    """What `vipet generate` and the benchmark need of a baseline."""
+
+    name: ClassVar[str]
+    tasks: ClassVar[tuple[str, ...]]
+    uses_images: ClassVar[bool]
+
+    def fit(self, items: Iterable[dict[str, Any]]) -> "Baseline": ...
+
+    def predict(self, item: dict[str, Any]) -> str: ...
 
 
 def _sentences(text: str) -> list[str]:
@@ -42,6 +53,8 @@ class TemplateBaseline:
     """Per region, the normal training report whose sentences are the most common ones."""
 
     name = "template"
+    tasks = ("report",)
+    uses_images = False
 
     def __init__(self, is_normal: Callable[[str], bool] | None = None, sentences: Callable[[str], list[str]] | None = None):
         self.is_normal = is_normal or _is_normal
@@ -102,6 +115,8 @@ class RetrievalBaseline:
     """Nearest training report (same region) by z-scored image features; `embed` swaps in any embedding."""
 
     name = "retrieval"
+    tasks = ("report",)
+    uses_images = True
 
     def __init__(self, embed: Callable[[torch.Tensor], np.ndarray] | None = None):
         self.embed = embed or image_statistics
@@ -144,6 +159,8 @@ class MajorityVQABaseline:
     """Most frequent training answer for the same question text, else the most frequent answer overall."""
 
     name = "majority-vqa"
+    tasks = ("vqa",)
+    uses_images = False
 
     def __init__(self) -> None:
         self.by_question: dict[str, str] = {}
@@ -168,12 +185,21 @@ class MajorityVQABaseline:
         return self.by_question.get(_question_key(item.get("question") or ""), self.fallback)
 
 
-def build_baseline(name: str):
-    makers = {"template": TemplateBaseline, "retrieval": RetrievalBaseline, "majority-vqa": MajorityVQABaseline}
-    if name not in makers:
-        raise TrainError(f"unknown baseline {name!r}; known: {list(makers)}")
-    return makers[name]()
+# The one list of baselines: name -> class (its `tasks` and `uses_images` say how to run it).
+BASELINES: dict[str, type[Baseline]] = {cls.name: cls for cls in (TemplateBaseline, RetrievalBaseline, MajorityVQABaseline)}
+
+
+def baseline_class(name: str) -> type[Baseline]:
+    """The class registered under `name`; `TrainError` naming the known ones otherwise."""
+    if name not in BASELINES:
+        raise TrainError(f"unknown baseline {name!r}; known: {list(BASELINES)}")
+    return BASELINES[name]
+
+
+def build_baseline(name: str) -> Baseline:
+    return baseline_class(name)()
 
 
 def baseline_tasks(name: str) -> tuple[str, ...]:
-    return ("vqa",) if name == "majority-vqa" else ("report",)
+    """The tasks the baseline `name` answers (a report baseline is not asked questions)."""
+    return baseline_class(name).tasks

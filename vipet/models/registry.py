@@ -6,10 +6,8 @@ local path or a hub name handed to Hugging Face), and baselines by name for `vip
 
 from __future__ import annotations
 
-from typing import Callable
-
 from vipet.errors import TrainError
-from vipet.models.baselines import BASELINES, build_baseline
+from vipet.models.baselines import BASELINES
 from vipet.models.encoders import ENCODER_CLASSES, VisionEncoder
 
 BUILTIN_LMS = ("small-gpt2",)
@@ -39,10 +37,9 @@ def is_baseline(name: str) -> bool:
     return name in BASELINES
 
 
-def baseline_factory(name: str) -> Callable[[], object]:
-    if not is_baseline(name):
-        raise TrainError(f"unknown baseline {name!r}; known: {list(BASELINES)}")
-    return lambda: build_baseline(name)
+def baseline_names() -> list[str]:
+    """The registered baselines, in the order the benchmark runs and lists them."""
+    return list(BASELINES)
 
 
 def describe() -> dict[str, list[str]]:
@@ -51,5 +48,5 @@ def describe() -> dict[str, list[str]]:
         "encoders": encoder_kinds(),
         "lms": list(BUILTIN_LMS) + ["<local path or hub name>"],
         "text_encoders": list(BUILTIN_TEXT_ENCODERS) + ["<local path or hub name>"],
-        "baselines": list(BASELINES),
+        "baselines": baseline_names(),
     }

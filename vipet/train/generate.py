@@ -1,7 +1,9 @@
 """Batched generation into the shared predictions JSONL, for trained runs and for baselines.
 
-Records are `{"id", "task", "prediction", "reference", "question"?, "model"}`, one per dataset
-item, in dataset order. Long generations are resumable: finished records are appended to a
+Records are `{"id", "task", "prediction", "reference", "question"?, "model", "study"}`, one per
+dataset item, in dataset order, written once and complete: the model name is the one the caller
+gives (the benchmark's row name) and `study` the study key of the sample id, so intervals
+resample studies, not samples. Long generations are resumable: finished records are appended to a
 `.partial` file as batches complete, a rerun skips them, and the final file appears atomically.
 """
 
@@ -20,13 +22,20 @@ from vipet.train.batching import PromptCollator
 from vipet.train.config import GenerationConfig
 
 
+def study_key(sample_id: str) -> str:
+    """The study of a sample id: ids are `<study key>:<region>[:q<N>]` (vipet.data.manifest)."""
+    return sample_id.split(":", 1)[0]
+
+
 def make_record(item: dict[str, Any], prediction: str, model_name: str) -> dict[str, Any]:
+    """The one record format of every predictions file (see the module docstring)."""
     record = {
         "id": str(item["sample_id"]),
         "task": item.get("task") or "report",
         "prediction": prediction,
         "reference": item.get("text") or "",
         "model": model_name,
+        "study": study_key(str(item["sample_id"])),
     }
     if record["task"] == "vqa":
         record["question"] = item.get("question") or ""
@@ -62,7 +71,7 @@ def generate_records(
         for batch_items, batch in loader:
             texts = model.generate(
                 batch["image"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                batch["image_mask"].to(device), **generation.to_generate_kwargs(),
+                **generation.to_generate_kwargs(),
             )
             done = [make_record(item, text, model_name) for item, text in zip(batch_items, texts)]
             records.extend(done)
@@ -138,7 +147,10 @@ def generate_to_file(model, items, generation: GenerationConfig, model_name: str
 
 def baseline_records(baseline, train_items: Iterable[dict[str, Any]], items: Sequence[dict[str, Any]],
                      tasks: Sequence[str], model_name: str | None = None) -> list[dict[str, Any]]:
-    """Fit a baseline on the training items and predict every item of a task it answers."""
+    """Fit a baseline on the training items and predict every item of a task it answers.
+
+    Records carry `model_name` (default: the baseline's own name).
+    """
     baseline.fit(item for item in train_items if (item.get("task") or "report") in tasks)
     name = model_name or baseline.name
     return [make_record(item, baseline.predict(item), name) for item in items if (item.get("task") or "report") in tasks]

@@ -8,7 +8,9 @@ Exact resume: a checkpoint is taken only at an optimizer-step boundary and store
 accelerate's states, the data position (epoch, batch within epoch). Batches come from a
 permutation that is a pure function of (seed, epoch), and loader workers are seeded from
 (seed, epoch, position), so the run continued from a checkpoint sees the same next batch with
-the same RNG state as the run that never stopped: the next-step loss is identical.
+the same RNG state as the run that never stopped: the next-step loss is identical. Resume is
+strict: a checkpoint must hold exactly the weights a save keeps (every weight but the frozen ones
+and second names of tied tensors), or it is refused with the names that differ.
 """
 
 from __future__ import annotations
@@ -108,10 +110,6 @@ def make_loader(dataset, batch_size: int, collate, *, seed: int, epoch: int, sta
     )
 
 
-def batches_per_epoch(dataset, batch_size: int, world: int = 1) -> int:
-    return (len(dataset) // world) // batch_size
-
-
 def make_accelerator(config: TrainConfig):
     """Accelerator for this config: CPU, GPU(s), bf16/fp16, DeepSpeed ZeRO by config."""
     from accelerate import Accelerator
@@ -151,6 +149,44 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+def checkpoint_weights(state: dict[str, torch.Tensor], frozen: set[str]) -> dict[str, torch.Tensor]:
+    """What a checkpoint keeps of a model state dict: what training changes, each tied tensor once
+    (safetensors refuses aliases). The save hook writes exactly this; resume expects exactly this."""
+    seen: set[tuple[int, tuple[int, ...]]] = set()
+    kept = {}
+    for key, value in state.items():
+        alias = (value.untyped_storage().data_ptr(), tuple(value.shape))
+        if key.removeprefix("module.") in frozen or alias in seen:
+            continue
+        seen.add(alias)
+        kept[key] = value
+    return kept
+
+
+def check_checkpoint_weights(checkpoint: Path, model: nn.Module, frozen: set[str]) -> None:
+    """Refuse a checkpoint whose weights are not exactly those `checkpoint_weights` keeps of `model`.
+
+    The weights are then loaded with `strict=False` only because the frozen (and tied) tensors are
+    known to be absent; any other missing or unexpected name is a `TrainError` naming it.
+    """
+    from safetensors import safe_open
+
+    path = Path(checkpoint) / "model.safetensors"
+    if not path.is_file():
+        raise TrainError("checkpoint has no model.safetensors (not written by this loop?)", checkpoint)
+    with safe_open(str(path), framework="pt") as handle:
+        saved = {key.removeprefix("module.") for key in handle.keys()}
+    expected = {key.removeprefix("module.") for key in checkpoint_weights(model.state_dict(), frozen)}
+    missing, unexpected = sorted(expected - saved), sorted(saved - expected)
+    if missing or unexpected:
+        def names(keys: list[str]) -> str:
+            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
+
+        parts = ([f"missing weights {names(missing)}"] if missing else []) + \
+                ([f"unexpected weights {names(unexpected)}"] if unexpected else [])
+        raise TrainError(f"checkpoint does not match the model: {'; '.join(parts)}", path)
+
+
 def _save_checkpoint(accelerator, state: LoopState, run_dir: Path, keep: int) -> Path:
     """Save into a temporary folder and rename, so a killed save never looks like a checkpoint."""
     import json
@@ -184,7 +220,7 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     """
     import json
 
-    from accelerate.utils import set_seed
+    from accelerate.utils import DistributedType, set_seed
 
     run_dir = Path(run_dir)
     if config.threads:
@@ -202,23 +238,16 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     frozen = task.frozen_state_keys
 
     def drop_frozen(models, weights, output_dir):
-        """Checkpoints hold only what training changes, and each tied tensor once (safetensors refuses aliases)."""
         for i, weight in enumerate(weights):
-            seen: set[tuple[int, tuple[int, ...]]] = set()
-            kept = {}
-            for key, value in weight.items():
-                alias = (value.untyped_storage().data_ptr(), tuple(value.shape))
-                if key.removeprefix("module.") in frozen or alias in seen:
-                    continue
-                seen.add(alias)
-                kept[key] = value
-            weights[i] = kept
+            weights[i] = checkpoint_weights(weight, frozen)
 
     accelerator.register_save_state_pre_hook(drop_frozen)
 
     checkpoints = list_checkpoints(run_dir) if resume else []
     if checkpoints:
         step, path = checkpoints[-1]
+        if accelerator.distributed_type != DistributedType.DEEPSPEED:  # DeepSpeed saves and loads every weight itself
+            check_checkpoint_weights(path, model, frozen)
         accelerator.load_state(str(path), strict=False)
         state.load_state_dict(json.loads((path / "loop_state.json").read_text(encoding="utf-8")))
         accelerator.print(f"resumed from {path.name} (step {step})")

@@ -1,8 +1,9 @@
 """`vipet generate RUN DATA`: predictions JSONL for a split, from a trained run or a named baseline.
 
 RUN is a run folder written by `vipet train` (its `final/` model and `config.yaml` decide the
-tasks, regions and decoding settings) or the name of a baseline (`template`, `retrieval`,
-`majority-vqa`), which is fitted on the build's training split first.
+tasks, regions and decoding settings) or the name of a baseline (`vipet.models.baselines.BASELINES`),
+which is fitted on the build's training split first. The file is written once, complete: every
+record carries the model name (the run's, or the one the caller gives) and its study key.
 """
 
 from __future__ import annotations
@@ -11,28 +12,24 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vipet.errors import TrainError
-from vipet.models.registry import is_baseline
+from vipet.models.registry import baseline_names, is_baseline
 from vipet.train.config import DataConfig, GenerationConfig, load_config
-from vipet.train.generate import baseline_records, generate_to_file, read_jsonl, write_jsonl
-
-
-def add_study_keys(path: Path) -> None:
-    """Records carry their study (`key:region[:qN]` -> `key`) so intervals resample studies, not samples."""
-    records = read_jsonl(path)
-    for record in records:
-        record["study"] = record["id"].split(":", 1)[0]
-    write_jsonl(records, path)
+from vipet.train.generate import baseline_records, generate_to_file, write_jsonl
 
 
 def predict(run: str | Path, data: str | Path, split: str = "test", out: str | Path | None = None, *,
             tasks: Sequence[str] | None = None, regions: Sequence[str] | None = None,
             max_samples: int | None = None, generation: dict[str, Any] | None = None,
-            progress: bool = True, device: str | None = None) -> Path:
-    """Write predictions for `split` of the build `data`; returns the JSONL path."""
+            progress: bool = True, device: str | None = None, model_name: str | None = None) -> Path:
+    """Write predictions for `split` of the build `data`; returns the JSONL path.
+
+    `model_name` is the name every record carries (default: the run's `name`, or the baseline's).
+    """
     name = str(run)
     if is_baseline(name) and not Path(name).is_dir():
-        return _predict_baseline(name, data, split, out, tasks, regions, max_samples)
-    return _predict_run(Path(run), data, split, out, tasks, regions, max_samples, generation, progress, device)
+        return _predict_baseline(name, data, split, out, tasks, regions, max_samples, model_name)
+    return _predict_run(Path(run), data, split, out, tasks, regions, max_samples, generation, progress, device,
+                        model_name)
 
 
 def _items(data_config: DataConfig, split: str, max_samples: int | None, seed: int):
@@ -42,7 +39,8 @@ def _items(data_config: DataConfig, split: str, max_samples: int | None, seed: i
     return spread_subset(open_split(data_config, split, training=False, seed=seed), max_samples)
 
 
-def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, generation, progress, device) -> Path:
+def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, generation, progress, device,
+                 model_name: str | None) -> Path:
     import torch
 
     from vipet.models.vlm import VisionLanguageModel
@@ -50,7 +48,7 @@ def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, g
 
     config_path = run_dir / "config.yaml"
     if not config_path.is_file():
-        raise TrainError("not a run folder (no config.yaml) and not a baseline name (template, retrieval, majority-vqa)", run_dir)
+        raise TrainError(f"not a run folder (no config.yaml) and not a baseline name ({', '.join(baseline_names())})", run_dir)
     config = load_config(config_path)
     if config.stage == "contrastive":
         raise TrainError("a contrastive run trains an encoder, not a text generator; use it in an alignment config", run_dir)
@@ -68,26 +66,21 @@ def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, g
     target = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(target)
     out = Path(out) if out else run_dir / "predictions" / f"{split}.jsonl"
-    generate_to_file(model, items, gen, config.name, out, progress=progress)
-    add_study_keys(out)
-    return out
+    return generate_to_file(model, items, gen, model_name or config.name, out, progress=progress)
 
 
-def _predict_baseline(name: str, data, split, out, tasks, regions, max_samples) -> Path:
-    from vipet.models.baselines import baseline_tasks, build_baseline
-
-    wanted = tuple(tasks) if tasks else baseline_tasks(name)
-    data_config = DataConfig(build=str(data), tasks=list(wanted), regions=list(regions) if regions else None)
+def _predict_baseline(name: str, data, split, out, tasks, regions, max_samples, model_name: str | None) -> Path:
+    from vipet.models.baselines import baseline_class
     from vipet.train.data import open_split
 
+    baseline = baseline_class(name)()
+    wanted = tuple(tasks) if tasks else baseline.tasks
+    data_config = DataConfig(build=str(data), tasks=list(wanted), regions=list(regions) if regions else None)
     train_items = open_split(data_config, data_config.train_split, training=False, seed=0)
-    if name == "retrieval":
-        train_iter = (train_items[i] for i in range(len(train_items)))  # needs the images
+    if baseline.uses_images:
+        train_iter = (train_items[i] for i in range(len(train_items)))
     else:
-        train_iter = train_items.text_items()
+        train_iter = train_items.text_items()  # no volume loaded
     items = _items(data_config, split, max_samples, 0)
-    records = baseline_records(build_baseline(name), train_iter, items, wanted)
-    out = Path(out) if out else Path(f"predictions_{name}_{split}.jsonl")
-    write_jsonl(records, out)
-    add_study_keys(out)
-    return out
+    records = baseline_records(baseline, train_iter, items, wanted, model_name)
+    return write_jsonl(records, Path(out) if out else Path(f"predictions_{name}_{split}.jsonl"))

@@ -18,6 +18,7 @@ import yaml
 
 from vipet.errors import TrainError
 from vipet.fsutil import atomic_write_json, atomic_write_text
+from vipet.hashing import json_differences, json_path_text
 from vipet.train.config import RunConfig, config_to_dict, dump_config
 from vipet.train.loop import StageTask, run_loop
 from vipet.provenance import git_revision, package_versions
@@ -35,15 +36,6 @@ def library_versions() -> dict[str, str]:
     return package_versions(("vipet", "torch", "transformers", "peft", "accelerate", "tokenizers", "numpy"))
 
 
-def _differences(old: Any, new: Any, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    if isinstance(old, dict) and isinstance(new, dict):
-        diffs: list[tuple[str, ...]] = []
-        for key in sorted(set(old) | set(new)):
-            diffs += _differences(old.get(key), new.get(key), path + (key,))
-        return diffs
-    return [] if old == new else [path]
-
-
 def prepare_run_dir(config: RunConfig, run_dir: str | Path) -> Path:
     """Create the run folder or check that an existing one ran this same config (then it resumes)."""
     run_dir = Path(run_dir)
@@ -51,9 +43,10 @@ def prepare_run_dir(config: RunConfig, run_dir: str | Path) -> Path:
     current = config_to_dict(config)
     if saved.exists():
         previous = yaml.safe_load(saved.read_text(encoding="utf-8")) or {}
-        changed = [d for d in _differences(previous, current) if not any(d[: len(r)] == r for r in RESUMABLE_CHANGES)]
+        changed = [path for path, _, _ in json_differences(previous, current)
+                   if not any(path[: len(r)] == r for r in RESUMABLE_CHANGES)]
         if changed:
-            names = ", ".join(".".join(d) for d in changed[:5])
+            names = ", ".join(json_path_text(path) for path in changed[:5])
             raise TrainError(f"run folder holds a different config ({names}); choose another --out or delete it", run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(saved, dump_config(config))
