@@ -225,4 +225,5 @@ def test_any_word_salad_reads_without_error(words: list[str]) -> None:
     text = " ".join(words)
     for lesion in extract_lesions(text, scope="all"):
         assert lesion.type != ABSENT
-        assert lesion.suv_max is None or lesion.suv_max == 5.2
+        # an SUVmax is one of the salad's numbers ("SUVmax: 12" is read as 12), never an invented one
+        assert lesion.suv_max is None or lesion.suv_max in (5.2, 12.0, 9.0)

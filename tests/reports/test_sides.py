@@ -23,3 +23,10 @@ def test_the_words_that_keep_must_come_from_the_lexicon(tmp_path: Path) -> None:
     custom.write_text(text, encoding="utf-8")
     assert swap_left_right("nhất thiết phải sinh thiết") == "nhất thiết trái sinh thiết"
     assert swap_left_right("nhất thiết phải sinh thiết", load_lexicon(custom)) == "nhất thiết phải sinh thiết"
+
+
+def test_a_side_after_a_site_is_mirrored_even_before_la() -> None:
+    question = "SUVmax của khối mờ ở thùy dưới phổi phải là bao nhiêu?"
+    assert swap_left_right(question) == "SUVmax của khối mờ ở thùy dưới phổi trái là bao nhiêu?"
+    assert swap_left_right("Tổn thương bên phải có kích thước 5 mm.") == "Tổn thương bên trái có kích thước 5 mm."
+    assert swap_left_right("Tổn thương này phải là ác tính.") == "Tổn thương này phải là ác tính."
