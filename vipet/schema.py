@@ -89,13 +89,7 @@ class Report:
     def load(cls, path: str | Path) -> "Report":
         """Load a ViMed-PET report JSON file."""
         path = Path(path)
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ReportError("report file not found", path) from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ReportError(f"not valid UTF-8 JSON ({exc.__class__.__name__}: {exc})", path) from None
-        return cls.from_json(obj, path)
+        return cls.from_json(_read_json(path, "report"), path)
 
 
 @dataclass
@@ -146,15 +140,20 @@ class Lesion:
 def load_expert_lesions(path: str | Path) -> list[Lesion]:
     """Load an expert lesion file (a JSON list); loose spacing in the real files is fine for `json`."""
     path = Path(path)
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReportError("lesion file not found", path) from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ReportError(f"not valid UTF-8 JSON ({exc.__class__.__name__}: {exc})", path) from None
+    obj = _read_json(path, "lesion")
     if not isinstance(obj, list):
         raise ReportError("expected a JSON list of lesions", path)
     return [Lesion.from_expert(item, path) for item in obj]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """The JSON in a file; a missing file or bad UTF-8/JSON is a `ReportError` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReportError(f"{what} file not found", path) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"not valid UTF-8 JSON ({exc.__class__.__name__}: {exc})", path) from None
 
 
 def _fold_key(key: str) -> str:
