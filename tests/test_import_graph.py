@@ -61,3 +61,41 @@ def test_vipet_has_no_import_circle() -> None:
     graph = grimp.build_graph("vipet")
     edges = {m: {i for i in graph.find_modules_directly_imported_by(m) if i.startswith("vipet")} for m in graph.modules}
     assert _circles(edges) == []
+
+
+def _guarded_package_imports(source: str) -> list[int]:
+    """Lines of `import vipet...` / relative imports inside a `try` whose handler catches ImportError."""
+    import ast
+
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = {getattr(h.type, "id", None) for h in node.handlers}
+        caught |= {getattr(e, "id", None) for h in node.handlers if isinstance(h.type, ast.Tuple) for e in h.type.elts}
+        if not caught & {"ImportError", "ModuleNotFoundError"}:
+            continue
+        for inner in (n for statement in node.body for n in ast.walk(statement)):
+            if isinstance(inner, ast.ImportFrom) and (inner.level or (inner.module or "").startswith("vipet")):
+                lines.append(inner.lineno)
+            elif isinstance(inner, ast.Import) and any(a.name.startswith("vipet") for a in inner.names):
+                lines.append(inner.lineno)
+    return lines
+
+
+def test_the_guard_finder_sees_a_guarded_package_import() -> None:
+    source = "try:\n    from vipet.reports import vqa\nexcept ImportError:\n    vqa = None\n"
+    assert _guarded_package_imports(source) == [2]
+    assert _guarded_package_imports("try:\n    import ray\nexcept ImportError:\n    raise SystemExit(1)\n") == []
+
+
+def test_no_package_import_is_guarded_by_except_import_error() -> None:
+    """A packaging bug must fail loudly, not silently drop ground truth, renders or metrics."""
+    from pathlib import Path
+
+    import vipet
+
+    root = Path(vipet.__file__).parent
+    found = {str(p.relative_to(root)): lines for p in sorted(root.rglob("*.py"))
+             if (lines := _guarded_package_imports(p.read_text(encoding="utf-8")))}
+    assert found == {}

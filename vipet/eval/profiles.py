@@ -64,10 +64,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _default_profile(word_segmentation: bool) -> Profile:
-    try:
-        from vipet.reports.tokenize import tokenize, tokenizer_info
-    except ImportError as exc:  # the report toolkit is a hard dependency of the default profile
-        raise EvalError(f"the default profile needs vipet.reports.tokenize ({exc})") from None
+    from vipet.reports.tokenize import tokenize, tokenizer_info
     mode = "word" if word_segmentation else "syllable"
 
     def tokens(text: str) -> list[str]:

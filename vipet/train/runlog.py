@@ -29,12 +29,9 @@ class RunLogger:
             writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
             writer.writeheader()
             writer.writerows({k: row[k] for k in CSV_FIELDS} for row in kept)
-        try:
-            from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # tensorboard is a dependency: never dropped quietly
 
-            self.writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step + 1 if resume_step else None)
-        except ImportError:  # tensorboard is a dependency; without it the CSV still holds everything
-            self.writer = None
+        self.writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=resume_step + 1 if resume_step else None)
 
     def log(self, step: int, split: str, values: dict[str, Any]) -> None:
         if not self.enabled or not values:
