@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from vipet.fsutil import atomic_dir, atomic_write_bytes, atomic_write_json
+from vipet.errors import UnsafePathError
+from vipet.fsutil import atomic_dir, atomic_write_bytes, atomic_write_json, atomic_write_text, inside, safe_name
 
 
 def _mode(path) -> int:
@@ -55,3 +56,41 @@ def test_json_is_byte_identical_whatever_the_key_order(tmp_path):
     a = atomic_write_json(tmp_path / "a.json", {"b": 1, "a": "lồng ngực"}).read_bytes()
     b = atomic_write_json(tmp_path / "b.json", {"a": "lồng ngực", "b": 1}).read_bytes()
     assert a == b and json.loads(a) == {"a": "lồng ngực", "b": 1} and "lồng ngực".encode() in a
+
+
+@pytest.mark.parametrize("name, expected", [
+    ("2017_11_03_12345", "2017_11_03_12345"), ("ANON 01/02", "ANON_01_02"), ("../../x", "x"), ("..", "anon"),
+    (".", "anon"), (".hidden", "_hidden"), ("/etc/passwd", "etc_passwd"), ("", "anon"), ("Nguyễn Văn A", "Nguy_n_V_n_A"),
+])
+def test_safe_name_gives_one_plain_component(name, expected):
+    assert safe_name(name) == expected
+    assert "/" not in safe_name(name) and safe_name(name) not in (".", "..")
+
+
+def test_inside_refuses_what_leaves_the_root(tmp_path):
+    root = tmp_path / "out"
+    root.mkdir()
+    assert inside(root, "a/b.json") == (root / "a" / "b.json").resolve()
+    for bad in ("../x", "a/../../x", str(tmp_path / "elsewhere"), "/etc/passwd"):
+        with pytest.raises(UnsafePathError, match="lies outside"):
+            inside(root, bad)
+    (root / "link").symlink_to(tmp_path)
+    with pytest.raises(UnsafePathError, match="lies outside"):
+        inside(root, "link/x")
+
+
+def test_writes_given_a_root_never_land_or_remove_outside_it(tmp_path):
+    root, victim = tmp_path / "out", tmp_path / "victim"
+    root.mkdir()
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    with pytest.raises(UnsafePathError):
+        with atomic_dir(root / ".." / "victim", root=root) as tmp:
+            (tmp / "new.txt").write_text("x")
+    with pytest.raises(UnsafePathError):
+        atomic_write_text(root / ".." / "victim" / "keep.txt", "overwritten", root=root)
+    with pytest.raises(UnsafePathError, match="output folder"):
+        with atomic_dir(root, root=root):
+            pass
+    assert (victim / "keep.txt").read_text() == "precious" and sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "victim"]

@@ -18,6 +18,10 @@ class VipetError(Exception):
         super().__init__(f"{self.path}: {reason}" if self.path else reason)
 
 
+class UnsafePathError(VipetError):
+    """A name or path from the input would reach outside the folder it must stay in (any layer)."""
+
+
 class ReadError(VipetError):
     """A source file or folder cannot be read as a study (io layer)."""
 

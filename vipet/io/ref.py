@@ -7,10 +7,11 @@ parallelise 2,757 studies in a second and only pay for reading the ones it actua
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from vipet.fsutil import safe_name
 
 VIMED = "vimed"
 DICOM = "dicom"
@@ -39,8 +40,7 @@ def study_key(year: int, month: int, day: int, patient_id: str) -> str:
 
 def safe_id(patient_id: str) -> str:
     """A patient id usable inside a key and a file name (DICOM ids may hold spaces or slashes)."""
-    cleaned = re.sub(r"[^0-9A-Za-z_.-]+", "_", str(patient_id).strip()).strip("_")
-    return cleaned or "anon"
+    return safe_name(patient_id)
 
 
 def path_hash_key(prefix: str, path: str | Path) -> str:
