@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -70,13 +71,23 @@ def test_safe_name_gives_one_plain_component(name, expected):
 def test_inside_refuses_what_leaves_the_root(tmp_path):
     root = tmp_path / "out"
     root.mkdir()
-    assert inside(root, "a/b.json") == (root / "a" / "b.json").resolve()
-    for bad in ("../x", "a/../../x", str(tmp_path / "elsewhere"), "/etc/passwd"):
+    assert inside(root, "a/b.json") == inside(root, root / "a/b.json") == (root / "a" / "b.json").resolve()
+    for bad in ("../x", root / "a/../../x", tmp_path / "elsewhere", "/etc/passwd"):
         with pytest.raises(UnsafePathError, match="lies outside"):
             inside(root, bad)
     (root / "link").symlink_to(tmp_path)
     with pytest.raises(UnsafePathError, match="lies outside"):
-        inside(root, "link/x")
+        inside(root, root / "link/x")
+
+
+def test_atomic_writes_check_working_folder_relative_paths_against_the_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("out/cache").mkdir(parents=True)
+    atomic_write_text("out/cache/k.txt", "x", root="out")
+    assert (tmp_path / "out/cache/k.txt").read_text() == "x"
+    with pytest.raises(UnsafePathError, match="output folder"):
+        with atomic_dir("out/cache", root="out/cache"):
+            pass
 
 
 def test_writes_given_a_root_never_land_or_remove_outside_it(tmp_path):

@@ -36,9 +36,13 @@ def safe_name(text: str, fallback: str = "anon") -> str:
 
 
 def inside(root: str | Path, target: str | Path, what: str = "path") -> Path:
-    """`target` resolved, after checking that it lies inside `root` (symlinks and `..` resolved)."""
+    """`target` resolved, after checking that it lies inside `root` (symlinks and `..` resolved).
+
+    A relative `target` is read from `root` (`inside(out, key)`); an absolute one is taken as is.
+    The atomic writes below pass their (possibly working-folder-relative) paths resolved.
+    """
     base = Path(root).resolve()
-    resolved = (base / target).resolve() if not Path(target).is_absolute() else Path(target).resolve()
+    resolved = (base / target).resolve()  # an absolute target replaces base in the join
     if resolved != base and base not in resolved.parents:
         raise UnsafePathError(f"{what} {str(target)!r} lies outside {str(base)!r}; refused", target)
     return resolved
@@ -61,7 +65,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes, root: str | Path | None
     """Write bytes to `path` via a temporary sibling and an atomic rename (inside `root` when given)."""
     path = Path(path)
     if root is not None:
-        inside(root, path)
+        inside(root, path.resolve())
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -92,7 +96,7 @@ def atomic_dir(path: str | Path, root: str | Path | None = None) -> Iterator[Pat
     Replacing removes what was at `path`, so with `root` given, `path` must lie strictly inside it.
     """
     path = Path(path)
-    if root is not None and inside(root, path) == Path(root).resolve():
+    if root is not None and inside(root, path.resolve()) == Path(root).resolve():
         raise UnsafePathError(f"refusing to replace the output folder {str(root)!r} itself", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
