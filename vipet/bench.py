@@ -27,7 +27,7 @@ import yaml
 
 from vipet import __version__
 from vipet.errors import BenchError
-from vipet.fsutil import atomic_write_json, atomic_write_text
+from vipet.fsutil import atomic_write_json, atomic_write_text, inside, safe_name
 from vipet.hashing import (file_manifest, json_differences, json_path_text, manifest_hash, sha256_file, sha256_json,
                            sha256_tree, tree_files)
 from vipet.typed_config import from_mapping, load_yaml
@@ -55,6 +55,26 @@ NOT_RUN_BY_STEP: dict[str, tuple[str, ...]] = {
     "evaluate": ("__main__.py", "cli.py", "configs", "data", "synth", "models", "train"),
     "report": ("__main__.py", "cli.py", "configs", "synth", "models", "train"),  # renders via vipet.data.cache
 }
+
+
+def check_names(config: BenchConfig) -> None:
+    """Refuse model and baseline names that cannot be one file name, and names used twice.
+
+    A name becomes `RUN/models/<name>/` (removed and rewritten when its inputs change) and
+    `RUN/predictions/<name>.jsonl`, and it is the row of the leaderboard: `../../x` would put
+    (and later remove) a folder outside RUN, and two entries with one name would overwrite each
+    other's predictions and have every sample scored twice. A name is refused rather than
+    sanitised, so that a typo in the config never renames a model quietly.
+    """
+    seen: dict[str, str] = {}
+    entries = [("model", entry.name) for entry in config.models] + [("baseline", name) for name in config.baselines]
+    for kind, name in entries:
+        if not isinstance(name, str) or not name or safe_name(name, fallback="") != name:
+            raise BenchError(f"{kind} name {name!r} is not a plain file name (letters, digits, '_', '.', '-'; "
+                             f"no leading dot, no '..')")
+        if name in seen:
+            raise BenchError(f"{kind} name {name!r} is used twice (also a {seen[name]}); every row needs its own name")
+        seen[name] = kind
 
 
 def _registered_baselines() -> list[str]:
@@ -274,6 +294,7 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: 
 
     model_config = _model_config(entry, build, config.seed, run)
     run_dir = run / "models" / entry.name
+    inside(run / "models", entry.name, "model run folder")  # check_names made it one component; never trust that alone
     resolved = config_to_dict(model_config)
     resolved["data"]["build"] = "<build>"  # the build step's key stands for it
     if entry.init_from:
@@ -283,6 +304,8 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: 
     def work() -> dict[str, Any]:
         stamp = run / STEPS_DIR / f"train-{entry.name}.json"
         if run_dir.exists() and stamp.exists():  # stale run from other inputs: start over, never mix
+            if inside(run / "models", entry.name, "stale model run folder") == (run / "models").resolve():
+                raise BenchError("refusing to remove the models folder itself", run_dir)
             shutil.rmtree(run_dir)
         summary = train(model_config, run_dir)
         return {"steps": summary.get("steps"), "stop_reason": summary.get("stop_reason"),
@@ -303,6 +326,7 @@ def _predict_step(name: str, source: str, upstream: dict[str, Any], config: Benc
     from vipet.train.predict import predict
 
     out = run / PREDICTIONS_DIR / f"{name}.jsonl"
+    inside(run / PREDICTIONS_DIR, f"{name}.jsonl", "predictions file")
     inputs = {"name": name, "upstream": upstream, "tasks": tasks, "regions": config.regions,
               "max_samples": config.max_test_samples}  # a baseline's name is also what runs
 
@@ -345,6 +369,7 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
     from vipet.provenance import git_revision
     from vipet.train.run import library_versions as train_versions
 
+    check_names(config)
     out.mkdir(parents=True, exist_ok=True)
     resolved = config_dict(config)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(resolved, allow_unicode=True, sort_keys=True))
@@ -456,6 +481,8 @@ def verify_run(run: Path) -> list[str]:
     info = json.loads(info_path.read_text(encoding="utf-8"))
     problems = []
     files = [run / p for p in info["prediction_files"]]
+    for relative in info["prediction_files"]:
+        inside(run, relative, "prediction file of run.json")
     for path in files:
         if not path.is_file():
             raise BenchError("prediction file listed in run.json is missing", path)

@@ -94,3 +94,53 @@ def test_align_records(tmp_path):
     d = load_predictions(_jsonl(tmp_path, [{**ROW, "reference": "different"}, {**ROW, "id": "b"}], "d.jsonl"))
     with pytest.raises(EvalError, match="different reference"):
         align_records(a, d, "a.jsonl", "d.jsonl")
+
+
+@pytest.mark.parametrize("field", ["prediction", "question", "task", "model", "study"])
+@pytest.mark.parametrize(
+    "value,kind",
+    [(["a", "b"], "a list"), ({"text": "a"}, "an object"), (True, "a boolean (true)"), (3, "a number (3)"),
+     (0.5, "a number (0.5)"), (float("nan"), "a non-finite number (nan)"), (float("inf"), "a non-finite number (inf)")],
+)
+def test_a_text_field_of_another_json_type_is_refused_not_scored_as_text(tmp_path, field, value, kind):
+    """Issue 20: `str()` turned a list, dict, bool, number or NaN into text that was scored."""
+    path = _jsonl(tmp_path, [ROW, {**ROW, "id": "b", field: value}])
+    with pytest.raises(EvalError) as info:
+        load_predictions(path)
+    assert str(info.value) == f"{path}: line 2: record 'b' field {field!r} must be text, got {kind}"
+
+
+def test_a_renamed_prediction_key_is_checked_too(tmp_path):
+    path = _jsonl(tmp_path, [{"id": "a", "generated": ["x"], "ground_truth": "y"}])
+    with pytest.raises(EvalError) as info:
+        load_predictions(path, pred_key="generated", ref_key="ground_truth")
+    assert str(info.value) == f"{path}: line 1: record 'a' field 'generated' must be text, got a list"
+
+
+@pytest.mark.parametrize(
+    "value,kind",
+    [({"text": "a"}, "an object"), (7, "a number (7)"), (False, "a boolean (false)"), (float("nan"), "a non-finite number (nan)"),
+     (["ok", 3], "a list holding a number (3)"), (["ok", ["nested"]], "a list holding a list")],
+)
+def test_a_reference_that_is_not_text_or_a_list_of_texts_is_refused(tmp_path, value, kind):
+    path = _jsonl(tmp_path, [ROW, {**ROW, "id": "b", "reference": value}])
+    with pytest.raises(EvalError) as info:
+        load_predictions(path)
+    assert str(info.value) == f"{path}: line 2: record 'b' field 'reference' must be text or a list of texts, got {kind}"
+
+
+@pytest.mark.parametrize("value,kind", [(["a"], "a list"), ({"k": 1}, "an object"), (True, "a boolean (true)"),
+                                        (1.0, "a number (1.0)"), (float("nan"), "a non-finite number (nan)")])
+def test_an_id_that_is_not_text_or_an_integer_is_refused(tmp_path, value, kind):
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps([ROW, {**ROW, "id": value}]), encoding="utf-8")
+    with pytest.raises(EvalError) as info:
+        load_predictions(path)
+    assert str(info.value) == f"{path}: item 2: field 'id' must be text or an integer, got {kind}"
+
+
+def test_null_text_fields_are_absent_and_integer_ids_are_kept(tmp_path):
+    rows = [{"id": 7, "prediction": None, "reference": "r", "task": None, "model": None, "question": None, "study": None}]
+    [record] = load_predictions(_jsonl(tmp_path, rows))
+    assert (record.id, record.prediction, record.task, record.model, record.question, record.study) == (
+        "7", "", "report", "unknown", None, None)

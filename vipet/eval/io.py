@@ -9,6 +9,11 @@ What is an error and what is not (the CLI prints the one-line reason and exits 1
 - not UTF-8, not JSON, a record that is not an object, a missing id, a duplicate (model, task,
   id), a missing or empty reference, an unknown task: `EvalError` naming the file and the line
   (JSONL) or item (JSON list);
+- a field of the wrong JSON type: `prediction`, `question`, `task`, `model` and `study` must be
+  text (or absent/null), the reference text or a list of texts, the id text or an integer (files
+  of other tools number their samples). A list, object, boolean, number or NaN is never turned
+  into text with `str()` and scored: that would give a number for something that is not a
+  prediction. `EvalError` naming the file, the line or item and the field;
 - a missing, null or empty prediction is NOT an error: it is scored as the empty string (0 on
   every metric) and counted in the metrics JSON, unless no record at all has the prediction key,
   which means the key is wrong.
@@ -17,6 +22,7 @@ What is an error and what is not (the CLI prints the one-line reason and exits 1
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -88,9 +94,46 @@ def _raw_records(path: Path, text: str) -> list[tuple[str, Any]]:
     return records
 
 
+def _json_kind(value: Any) -> str:
+    """How a JSON value that is not text reads in an error message."""
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"a non-finite number ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    return {list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _text_field(obj: dict, key: str, where: str, record: str, path: str | Path) -> str | None:
+    """The field as text, None when absent or null; anything else is an error naming the field."""
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise EvalError(f"{where}: {record}field {key!r} must be text, got {_json_kind(value)}", path)
+
+
+def _record_id(obj: dict, where: str, path: str | Path) -> str:
+    value = obj.get("id")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is not None and not isinstance(value, str):
+        raise EvalError(f"{where}: field 'id' must be text or an integer, got {_json_kind(value)}", path)
+    if value is None or value.strip() == "":
+        raise EvalError(f"{where}: record has no 'id'", path)
+    return value
+
+
 def _reference(value: Any, where: str, rid: str, ref_key: str, path: str | Path) -> tuple[str, ...]:
+    if value is not None and not isinstance(value, (str, list)):
+        raise EvalError(f"{where}: record {rid!r} field {ref_key!r} must be text or a list of texts, "
+                        f"got {_json_kind(value)}", path)
+    bad = [r for r in value if not isinstance(r, str)] if isinstance(value, list) else []
+    if bad:
+        raise EvalError(f"{where}: record {rid!r} field {ref_key!r} must be text or a list of texts, "
+                        f"got a list holding {_json_kind(bad[0])}", path)
     refs = [value] if isinstance(value, str) else value if isinstance(value, list) else None
-    if refs is None or not refs or not all(isinstance(r, str) and r.strip() for r in refs):
+    if refs is None or not refs or not all(r.strip() for r in refs):
         raise EvalError(f"{where}: record {rid!r} has no reference (key {ref_key!r} missing, empty or not text)", path)
     return tuple(refs)
 
@@ -124,16 +167,16 @@ def validate_records(
     for where, obj in raw:
         if not isinstance(obj, dict):
             raise EvalError(f"{where}: expected a JSON object, got {type(obj).__name__}", path)
-        if obj.get("id") is None or str(obj["id"]).strip() == "":
-            raise EvalError(f"{where}: record has no 'id'", path)
-        rid = str(obj["id"])
-        task = str(obj.get("task") or "report")
+        rid = _record_id(obj, where, path)
+        record = f"record {rid!r} "
+        task = _text_field(obj, "task", where, record, path) or "report"
         if task not in TASKS:
             raise EvalError(f"{where}: record {rid!r} has unknown task {task!r} (expected {' or '.join(TASKS)})", path)
-        prediction = obj.get(pred_key)
-        prediction = "" if prediction is None else str(prediction)
+        prediction = _text_field(obj, pred_key, where, record, path) or ""
         references = _reference(obj.get(ref_key), where, rid, ref_key, path)
-        model = str(obj.get("model") or "unknown")
+        model = _text_field(obj, "model", where, record, path) or "unknown"
+        question = _text_field(obj, "question", where, record, path)
+        study = _text_field(obj, "study", where, record, path)
         key = (model, task, rid)
         if key in seen:
             raise EvalError(f"{where}: duplicate id {rid!r} for model {model!r} and task {task!r} (first at {seen[key]})", path)
@@ -146,8 +189,8 @@ def validate_records(
                 prediction=prediction,
                 references=references,
                 model=model,
-                question=None if obj.get("question") is None else str(obj["question"]),
-                study=None if obj.get("study") is None else str(obj["study"]),
+                question=question,
+                study=study,
                 closed=closed if isinstance(closed, bool) else None,
                 where=where,
                 extra={k: v for k, v in obj.items() if k not in known},
