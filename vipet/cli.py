@@ -121,9 +121,10 @@ def build(
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
-        splits = report["splits"]
-        typer.echo(f"built {len(report['built'])}, skipped {len(report['skipped_existing'])} (already cached), "
-                   f"failed {len(report['failed'])}; {report['complete']} studies, {report['samples']} samples "
+        splits, counts = report["splits"], report["summary"]
+        typer.echo(f"built {counts['built']}, skipped {counts['skipped']} (already cached), failed {counts['failed']}, "
+                   f"notes {counts['notes']}, discovery problems {counts['discover_problems']} "
+                   f"(all in {out / 'build_report.json'}); {report['complete']} studies, {report['samples']} samples "
                    f"in {out / 'manifest.parquet'}")
         typer.echo(f"splits ({splits['mode']}): {splits['counts']}; leaks found {len(splits['leaks_found'])}, "
                    f"studies moved {splits['moves']}")
@@ -131,8 +132,10 @@ def build(
             typer.echo(f"  failed {failure['key']}: {failure['reason']}", err=True)
         if len(report["failed"]) > 10:
             typer.echo(f"  ... {len(report['failed']) - 10} more failures in {out / 'build_report.json'}", err=True)
-    if report["discovered"] and not report["complete"]:
-        _fail(VipetError("no study could be built (see build_report.json)", out))
+    if not report["complete"]:  # an empty build is a failed build, whatever the reason
+        if report["discovered"] or report["failed"]:
+            _fail(VipetError("no study could be built (see build_report.json)", out))
+        _fail(VipetError("no study found to build (an empty metadata.csv or dataset folder?); see build_report.json", data))
 
 
 @app.command()

@@ -106,7 +106,7 @@ def test_rerun_skips_finished_studies_and_cleans_a_killed_runs_leftovers(built, 
     (leftover / "ct.npy").write_bytes(b"partial")
     report = build_dataset(_cohort_of(out), copy, CONFIG_WITH_RENDERS, progress=False)
     assert report["built"] == [] and len(report["skipped_existing"]) == 5
-    assert report["stale_temp_removed"] == [leftover.name] and not leftover.exists()
+    assert report["stale_temp_removed"] == [f"cache/{leftover.name}"] and not leftover.exists()
 
 
 def test_worker_raising_mid_study_fails_only_that_study_and_a_rerun_finishes_it(cohort, tmp_path, monkeypatch):

@@ -4,8 +4,16 @@ Studies are independent, so the build is a map over study refs (cheap to pickle:
 metadata, never arrays) with a process pool or Ray, each task reading its own files and writing
 its own cache folder. Robustness comes from the folder protocol, not from the engine: a study
 folder appears only once complete (atomic rename), so a rerun skips what exists (same recipe
-fingerprint), removes temporary folders a killed run left, and retries what failed. One bad study
-never stops the others: its reason goes into `build_report.json`.
+fingerprint), removes temporary files and folders a killed run left, and retries what failed.
+One bad study never stops the others: its reason goes into `build_report.json`.
+
+`build_report.json` is the one place where every problem of a build is listed: discovery problems
+(`discover_problems`), studies that could not be read or were refused, with the notes their reader
+made (`failed`), and the notes of every cached study (`notes`: reader notes such as plausibility
+warnings or an unreadable report, why SUV is missing, region warnings), counted in `summary`.
+The manifest's schema stays fixed: notes live in build_report.json and each study's `meta.json`.
+Every write and removal of the build is checked to lie inside OUT (a study key must be one safe
+folder name, `cache.study_dir`), and two studies with one key are both refused, never overwritten.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from vipet import __version__
-from vipet.data.cache import META_FILE, clean_stale, is_complete, read_meta, study_dir
+from vipet.data.cache import META_FILE, cache_root, clean_stale, is_complete, read_meta, study_dir
 from vipet.data.config import PIPELINE_VERSION, BuildConfig
 from vipet.data.lesions import load_truth
 from vipet.data.manifest import manifest_rows, split_study, write_manifest
@@ -41,10 +49,15 @@ def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, 
 
     start = time.perf_counter()
     config = BuildConfig.from_mapping(config_json)
-    result: dict[str, Any] = {"key": ref.key, "path": ref.paths.get("ct") or ref.paths.get("folder") or ""}
+    result: dict[str, Any] = {"key": ref.key, "path": _ref_path(ref), "notes": []}
+    study = None
+    root = cache_root(Path(out).resolve())  # absolute: every write and removal below is checked inside it
     try:
         study = load_study(ref)
-        with atomic_dir(study_dir(out, ref.key)) as folder:
+        if study.key != ref.key:  # the folder is the discovered key, so the sidecar and manifest say it too
+            study.notes.append(f"the reader's key {study.key!r} differs from the discovered key; {ref.key!r} is used")
+            study.key = ref.key
+        with atomic_dir(study_dir(root.parent, ref.key), root=root) as folder:
             meta = process_study(study, config, folder, truth=truth, source_meta=dict(ref.meta))
             meta.update({
                 "format": ref.format,
@@ -52,14 +65,17 @@ def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, 
                 "config_fingerprint": config.fingerprint(),
                 "code_version": {"vipet": __version__, "pipeline": PIPELINE_VERSION},
             })
-            atomic_write_json(folder / META_FILE, meta)  # written last: its presence means complete
+            atomic_write_json(folder / META_FILE, meta, root=folder)  # written last: its presence means complete
         result["status"] = "built"
+        study = None  # a built study's notes are in its meta.json, read back with every cached one
     except VipetError as exc:
         result.update(status="failed", reason=str(exc))
     except Exception as exc:  # an unexpected bug must not sink the other studies either
         where = traceback.extract_tb(exc.__traceback__)[-1]
         result.update(status="failed",
                       reason=f"{exc.__class__.__name__}: {exc} (at {Path(where.filename).name}:{where.lineno})")
+    if study is not None:
+        result["notes"] = _notes(study.notes, study.suv_note)
     result["seconds"] = round(time.perf_counter() - start, 3)
     result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
     result["pid"] = os.getpid()
@@ -99,7 +115,8 @@ def build_dataset(
     data, out = Path(data), Path(out)
     started = time.perf_counter()
     refs, problems = discover(data, pet_unit=pet_unit)
-    refs = sorted(refs, key=lambda r: r.key)[: limit if limit else None]
+    refs, refused = _unique_safe_keys(sorted(refs, key=lambda r: (r.key, _ref_path(r))), out)
+    refs = refs[: limit if limit else None]
     unitless = sorted((r for r in refs if r.format == NIFTI and r.meta.get("pet_unit") is None), key=lambda r: r.paths["pet"])
     if unitless:
         more = f" (and {len(unitless) - 1} more NIfTI studies)" if len(unitless) > 1 else ""
@@ -108,12 +125,13 @@ def build_dataset(
     units = {r.key: r.meta.get("pet_unit") if r.format == NIFTI else None for r in refs}
     truth = load_truth(data)
     out.mkdir(parents=True, exist_ok=True)
-    stale = clean_stale(out)
+    root = out.resolve()  # every write below is checked to lie inside it
+    stale = clean_stale(root)
     fingerprint = config.fingerprint()
     todo = [r for r in refs if not is_complete(out, r.key, fingerprint, units[r.key])]
     skipped = sorted(r.key for r in refs if r not in todo)
 
-    tasks = [(ref, str(out), config.to_json(), truth.get(ref.key)) for ref in todo]
+    tasks = [(ref, str(root), config.to_json(), truth.get(ref.key)) for ref in todo]
     results = []
     for result in _with_progress(_run(tasks, workers, engine, ray_address), len(tasks), progress):
         results.append(result)
@@ -122,13 +140,16 @@ def build_dataset(
     metas = [read_meta(study_dir(out, r.key)) for r in refs if is_complete(out, r.key, fingerprint, units[r.key])]
     splits = make_splits([split_study(m) for m in metas], split, seed=seed, k=k, fix_rule=fix_rule)
     rows = manifest_rows(metas, splits)
-    write_manifest(rows, out)
-    atomic_write_json(out / SPLITS_FILE, splits.report())
-    export_report = _exports(out, rows, exports)
+    write_manifest(rows, root)
+    atomic_write_json(root / SPLITS_FILE, splits.report(), root=root)
+    export_report = _exports(root, rows, exports)
 
     built = sorted(r["key"] for r in results if r["status"] == "built")
-    failed = sorted(({k: r[k] for k in ("key", "path", "reason")} for r in results if r["status"] == "failed"),
-                    key=lambda r: r["key"])
+    failed = sorted(refused + [{"key": r["key"], "path": r["path"], "reason": r["reason"], "notes": r.get("notes", [])}
+                               for r in results if r["status"] == "failed"],
+                    key=lambda r: (r["key"], r["path"]))
+    notes = {m["key"]: found for m in metas if (found := _notes(m.get("notes") or [], (m.get("units") or {}).get("pet_note")))}
+    n_notes = sum(len(v) for v in notes.values()) + sum(len(f["notes"]) for f in failed)
     timed = [r for r in results if r["status"] == "built"]
     report = {
         "data": str(data),
@@ -136,12 +157,15 @@ def build_dataset(
         "workers": workers,
         "config": config.to_json(),
         "config_fingerprint": fingerprint,
-        "discovered": len(refs),
+        "discovered": len(refs) + len(refused),
         "discover_problems": problems,
         "stale_temp_removed": stale,
         "built": built,
         "skipped_existing": skipped,
         "failed": failed,
+        "notes": dict(sorted(notes.items())),
+        "summary": {"built": len(built), "skipped": len(skipped), "failed": len(failed), "notes": n_notes,
+                    "discover_problems": len(problems), "complete": len(metas)},
         "complete": len(metas),
         "samples": len(rows),
         "seconds": round(build_seconds, 3),
@@ -151,8 +175,46 @@ def build_dataset(
         "splits": {k: v for k, v in splits.report().items() if k != "moves"} | {"moves": len(splits.moves)},
         "exports": export_report,
     }
-    atomic_write_json(out / REPORT_FILE, report)
+    atomic_write_json(root / REPORT_FILE, report, root=root)
     return report
+
+
+def _ref_path(ref: Any) -> str:
+    """The file or folder that names a study in reports (its CT, else its folder)."""
+    return str(ref.paths.get("ct") or ref.paths.get("folder") or ref.paths.get("pet") or "")
+
+
+def _notes(notes: Iterable[str], pet_note: str | None) -> list[str]:
+    """A study's notes as build_report.json lists them: the reader's and the build's, then why SUV is missing."""
+    return [str(n) for n in notes] + ([f"no SUV: {pet_note}"] if pet_note else [])
+
+
+def _unique_safe_keys(refs: list[Any], out: Path) -> tuple[list[Any], list[dict[str, Any]]]:
+    """Refs whose key is one safe folder name held by no other ref, and a failure record for each other.
+
+    Both studies of a shared key are refused (naming each other): keeping either would pick one
+    silently, and their cache folder and manifest rows would be ambiguous. Discovery should already
+    have separated them; this is the build's own guard.
+    """
+    by_key: dict[str, list[Any]] = {}
+    for ref in refs:
+        by_key.setdefault(ref.key, []).append(ref)
+    kept, refused = [], []
+    for key, group in by_key.items():
+        try:
+            study_dir(out, key)
+        except VipetError as exc:
+            refused.extend({"key": key, "path": _ref_path(r), "reason": exc.reason, "notes": []} for r in group)
+            continue
+        if len(group) == 1:
+            kept.extend(group)
+            continue
+        for ref in group:
+            others = ", ".join(_ref_path(o) for o in group if o is not ref)
+            refused.append({"key": key, "path": _ref_path(ref), "notes": [],
+                            "reason": f"study key {key!r} is shared with {others}; neither is built "
+                                      "(give the studies distinct ids or dates)"})
+    return kept, refused
 
 
 def _run(tasks: list[tuple], workers: int, engine: str, ray_address: str | None) -> Iterator[dict[str, Any]]:

@@ -5,21 +5,45 @@ a training loader touches only the pages of the region it samples, and the OS pa
 them between loader workers. A study folder appears only once complete (built in a temporary
 sibling and renamed, `fsutil.atomic_dir`), so the presence of `meta.json` with the current recipe
 fingerprint is the whole resume test; temporary folders left by a killed run are removed.
+
+The cache is honest about values: an array with NaN or Inf is never written (`save_array`
+refuses it), and PET is stored in float16 only for units where float16 is exact enough (SUVbw
+and ViMed raw units, within float16's range); activity (BQML), counts and unknown units are
+stored in float32, because Bq/mL reaches 1e4..1e6 and float16 ends at 65504 (`pet_storage`).
+Every study key becomes a cache folder only when it is one safe folder name (`study_dir`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
-from vipet.errors import BuildError
+from vipet.errors import BuildError, UnsafePathError
+from vipet.fsutil import safe_name
+from vipet.study import SUV_BW, VIMED_RAW
 
 CACHE_DIR = "cache"
 META_FILE = "meta.json"
+# Units whose values float16 holds closely enough (relative error 2**-11): SUV (about 0..100) and
+# ViMed raw units (0..32767). Bq/mL, counts and unknown units have no bounded range: float32.
+FLOAT16_UNITS = (SUV_BW, VIMED_RAW)
+FLOAT16_MAX = float(np.finfo(np.float16).max)  # 65504: anything above becomes inf
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# |cached - source| <= max(relative * |source|, absolute): half a unit in the last place of a normal
+# number, and half the subnormal spacing near zero (round to nearest, as numpy casts).
+PRECISION = {
+    "float16": {"relative": 2.0**-11, "absolute": 2.0**-25},
+    "float32": {"relative": 2.0**-24, "absolute": 2.0**-150},
+}
+# The temporary names fsutil's atomic writes use: `.<name>.<random>.tmp` (tempfile's random part).
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
+# Folders of a build where atomic writes happen and a killed run can leave temporary names.
+TEMP_FOLDERS = (".", CACHE_DIR, "hf", "hf/report", "hf/vqa", "llava")
 
 
 def cache_root(out: str | Path) -> Path:
@@ -27,7 +51,51 @@ def cache_root(out: str | Path) -> Path:
 
 
 def study_dir(out: str | Path, key: str) -> Path:
+    """`OUT/cache/<key>`; `UnsafePathError` unless `key` is one safe folder name.
+
+    A key that `fsutil.safe_name` would change (`../../x`, `/abs`, `a/b`, `.hidden`, `..`) could
+    land outside the cache, replace a top-level file of the build, or look like a temporary folder
+    that `clean_stale` removes, so it is refused here whatever reader produced it.
+    """
+    if not isinstance(key, str) or not key or safe_name(key) != key:
+        raise UnsafePathError(f"study key {key!r} is not one safe folder name (letters, digits, _ . -); refused",
+                              cache_root(out))
     return cache_root(out) / key
+
+
+def pet_storage(unit: str, values: np.ndarray, allowed: str = "float16") -> dict[str, Any]:
+    """The dtype PET in `unit` is cached in and the precision that dtype guarantees.
+
+    float16 only when `allowed` permits it, the unit is one float16 represents closely enough
+    (`FLOAT16_UNITS`) and the largest magnitude fits below 65504; float32 otherwise. The record
+    goes into the sidecar: `|cached - source| <= max(relative * |source|, absolute)`.
+    """
+    peak = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    if allowed == "float16" and unit in FLOAT16_UNITS and peak <= FLOAT16_MAX:
+        dtype, why = "float16", f"{unit} fits float16 (|max| {peak:.6g} <= {FLOAT16_MAX:g})"
+    elif allowed == "float16" and unit in FLOAT16_UNITS:
+        dtype, why = "float32", f"{unit} |max| {peak:.6g} exceeds float16's {FLOAT16_MAX:g}"
+    elif allowed == "float16":
+        dtype, why = "float32", f"{unit} has no bounded range; float16 would overflow"
+    else:
+        dtype, why = "float32", "pet_dtype float32 requested"
+    return {"dtype": dtype, "unit": unit, "reason": why, "precision": dict(PRECISION[dtype])}
+
+
+def require_finite(array: np.ndarray, what: str, path: str | Path | None = None) -> None:
+    """`BuildError` when a float array holds NaN or Inf, or values float32 cannot hold (a unit or
+    scale factor gone wrong, e.g. 1e300): such a study is refused, never cached."""
+    values = np.asarray(array)
+    if values.dtype.kind not in "fc" or values.size == 0:
+        return
+    finite = np.isfinite(values)
+    bad = values.size - int(np.count_nonzero(finite))
+    if bad:
+        raise BuildError(f"{what} has {bad} NaN/Inf voxels of {values.size}; refused, not cached", path)
+    peak = float(np.max(np.abs(values)))
+    if peak > FLOAT32_MAX:
+        raise BuildError(f"{what} reaches {peak:.3g}, beyond float32 ({FLOAT32_MAX:.3g}): a unit or scale factor "
+                         "is wrong; refused, not cached", path)
 
 
 def read_meta(folder: str | Path) -> dict[str, Any]:
@@ -43,7 +111,8 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
 
 def is_complete(out: str | Path, key: str, fingerprint: str, pet_unit: str | None = None) -> bool:
     """Whether `key` is cached with this exact recipe (the resume test), and in `pet_unit` when given
-    (a NIfTI study rebuilt with another `--pet-unit` is not the cached one)."""
+    (a NIfTI study rebuilt with another `--pet-unit` is not the cached one); a PET cached in float16
+    in a unit float16 cannot hold (older builds) is not complete either."""
     path = study_dir(out, key) / META_FILE
     if not path.is_file():
         return False
@@ -51,8 +120,12 @@ def is_complete(out: str | Path, key: str, fingerprint: str, pet_unit: str | Non
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if pet_unit is not None and (meta.get("units") or {}).get("pet") != pet_unit:
+    unit = (meta.get("units") or {}).get("pet")
+    if pet_unit is not None and unit != pet_unit:
         return False
+    pet_dtype = ((meta.get("arrays") or {}).get("pet") or {}).get("dtype")
+    if pet_dtype == "float16" and unit not in FLOAT16_UNITS:
+        return False  # cached by a build before `pet_storage`: float16 Bq/mL may hold inf, rebuild it
     return meta.get("config_fingerprint") == fingerprint
 
 
@@ -68,15 +141,27 @@ def study_renders(out: str | Path, key: str) -> dict[str, Path]:
 
 
 def clean_stale(out: str | Path) -> list[str]:
-    """Remove temporary study folders a killed build left behind; returns their names."""
-    root = cache_root(out)
-    if not root.is_dir():
-        return []
+    """Remove the temporary files and folders (`.<name>.<random>.tmp`, fsutil's atomic-write names)
+    a killed build left in OUT, OUT/cache and the export folders; returns their paths relative to OUT.
+
+    Only direct children of those folders named by vipet's own pattern are touched (a link among
+    them is removed, never followed); no name from the input is involved. Two builds must not share
+    one OUT at the same time (each would remove the other's temporaries).
+    """
+    out = Path(out).resolve()
     removed = []
-    for entry in root.iterdir():
-        if entry.is_dir() and entry.name.startswith(".") and entry.name.endswith(".tmp"):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
+    for folder in TEMP_FOLDERS:
+        base = out / folder
+        if not base.is_dir():
+            continue
+        for entry in base.iterdir():
+            if not _TEMP_NAME.match(entry.name):
+                continue
+            if entry.is_symlink() or not entry.is_dir():
+                entry.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.relative_to(out).as_posix())
     return sorted(removed)
 
 
@@ -91,8 +176,10 @@ def iter_cached(out: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def save_array(folder: Path, name: str, array: np.ndarray) -> dict[str, Any]:
-    """Write `name.npy` (C order, so memory maps slice cheaply) and describe it for the sidecar."""
+    """Write `name.npy` (C order, so memory maps slice cheaply) and describe it for the sidecar;
+    `BuildError` (nothing written) when it holds NaN or Inf, e.g. after a cast that overflowed."""
     array = np.ascontiguousarray(array)
+    require_finite(array, f"cached array {name!r} ({array.dtype})")
     np.save(folder / f"{name}.npy", array, allow_pickle=False)
     return {"file": f"{name}.npy", "shape": list(array.shape), "dtype": str(array.dtype)}
 

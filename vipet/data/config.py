@@ -40,7 +40,10 @@ class BuildConfig:
     pet_norm / suv_max: PET channel scaling (see vipet.imaging.pet);
     margin_mm: overlap added on each side of a region boundary;
     body_crop: crop in-plane to the body before resizing;
-    slices: also write paired axial slices ("npy" float16 stacks or "png" uint8 pairs);
+    pet_dtype: the narrowest dtype allowed for the cached whole-body PET: "float16" stores SUVbw and
+    ViMed raw units in float16 (within its range) and BQML, CNTS and UNKNOWN, which overflow it, in
+    float32 (`cache.pet_storage`, recorded with its precision in the sidecar); "float32" always float32;
+    slices: also write paired axial slices ("npy" stacks in the PET's cache dtype or "png" uint8 pairs);
     renders: write the coronal MIP and a fused slice PNG per study;
     resample_kernel: "area" (mean over each target voxel's footprint; the closest to a Lanczos or
     an exact-footprint resample in benchmarks/build_speed.py) or "triangle" (antialiased linear).

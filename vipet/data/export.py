@@ -4,6 +4,9 @@ Both point at the cached `.npy` volumes by path relative to the build folder rat
 embedding arrays: a region volume is 4 MB of float16, the text a few kB, and every framework
 already has a way to load an array from a path. `datasets.load_dataset("parquet",
 data_files={"train": "OUT/hf/report/train.parquet", ...})` loads the parquet files as they are.
+
+Task and split names become file names only through `fsutil.safe_name`, and every write is checked
+to lie inside the build folder (`root=out`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import pyarrow.parquet as pq
 
 from vipet.schema import WHOLE
 from vipet.data.tasks import qa_pairs, report_prompt
-from vipet.fsutil import atomic_write_bytes, atomic_write_json
+from vipet.fsutil import atomic_write_bytes, atomic_write_json, safe_name
 
 HF_DIR = "hf"
 LLAVA_DIR = "llava"
@@ -45,7 +48,7 @@ def task_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def export_hf(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     """`OUT/hf/{report,vqa}/{split}.parquet`; returns {task: {split: count}}."""
-    out = Path(out)
+    out = Path(out).resolve()
     grouped: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for record in task_records(rows):
         grouped[(record["task"], record["split"])].append({k: record[k] for k in HF_COLUMNS})
@@ -54,14 +57,14 @@ def export_hf(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     for (task, split), records in sorted(grouped.items()):
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pylist(records, schema=schema), buffer)
-        atomic_write_bytes(out / HF_DIR / task / f"{split}.parquet", buffer.getvalue())
+        atomic_write_bytes(out / HF_DIR / safe_name(task) / f"{safe_name(split)}.parquet", buffer.getvalue(), root=out)
         counts[task][split] = len(records)
     return {"folder": HF_DIR, "counts": dict(counts)}
 
 
 def export_llava(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
     """`OUT/llava/{split}.json`: LLaVA conversations, `image` = the 3-D volume path (M3D style)."""
-    out = Path(out)
+    out = Path(out).resolve()
     by_split: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in task_records(rows):
         mip = Path(record["image_path"]).parent / "mip.png"
@@ -78,6 +81,6 @@ def export_llava(rows: list[dict[str, Any]], out: str | Path) -> dict[str, Any]:
         }
         by_split[record["split"]].append(entry)
     for split, entries in sorted(by_split.items()):
-        atomic_write_json(out / LLAVA_DIR / f"{split}.json", entries, indent=1)
+        atomic_write_json(out / LLAVA_DIR / f"{safe_name(split)}.json", entries, indent=1, root=out)
     return {"folder": LLAVA_DIR, "counts": {k: len(v) for k, v in sorted(by_split.items())}}
 

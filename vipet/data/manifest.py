@@ -75,10 +75,20 @@ def split_study(meta: dict[str, Any]) -> SplitStudy:
 
 
 def manifest_rows(metas: Iterable[dict[str, Any]], splits: SplitResult) -> list[dict[str, Any]]:
-    """Rows for every sample of every cached study, with split, fold and person filled in."""
+    """Rows for every sample of every cached study, with split, fold and person filled in;
+    `BuildError` naming both sources when two studies share a key (sample ids must be unique).
+
+    Per-study notes are not columns (the schema is fixed): they are in build_report.json and meta.json.
+    """
     rows = []
+    sources: dict[str, str] = {}
     for meta in metas:
         key = meta["key"]
+        source = str(meta.get("source", ""))
+        if key in sources:
+            raise BuildError(f"two cached studies share the key {key!r} ({sources[key]} and {source}): "
+                             "their sample ids would collide; refused")
+        sources[key] = source
         info = split_study(meta)
         folder = f"{CACHE_DIR}/{key}"
         for sample in meta["samples"]:
@@ -126,7 +136,8 @@ def write_manifest(rows: list[dict[str, Any]], out: str | Path) -> Path:
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
-    return atomic_write_bytes(Path(out) / MANIFEST_FILE, buffer.getvalue())
+    out = Path(out).resolve()
+    return atomic_write_bytes(out / MANIFEST_FILE, buffer.getvalue(), root=out)
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any]]:

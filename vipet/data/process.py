@@ -6,6 +6,11 @@ volume is resampled straight from the native CT and PET arrays through one separ
 antialiased operator per axis that only reads the slab its box covers, instead of resizing
 whole volumes and then cutting them. PET and CT are cut by the same box on the same grid, so the
 two channels of every volume are aligned voxel for voxel (resample.py).
+
+Nothing wrong is cached quietly: a volume with NaN or Inf voxels, values beyond float32 or a spacing
+that is not finite and positive refuses the study (`BuildError`, reported per study by the build),
+and the whole-body PET is stored in the dtype its unit needs (`cache.pet_storage`), recorded with
+its precision in the sidecar's `storage`.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vipet.data.cache import save_array
+from vipet.data.cache import FLOAT16_UNITS, PRECISION, pet_storage, require_finite, save_array
 from vipet.data.config import BuildConfig
 from vipet.data.lesions import sample_lesions
 from vipet.errors import BuildError
@@ -54,14 +59,22 @@ def process_study(
         raise BuildError(f"study has no {missing} volume; the build needs both", study.source or study.key)
     if config.pet_norm == "suv":
         study.pet_suv()  # SUVUnavailableError naming the tag or fact that keeps this PET out of SUV
+    where = study.source or study.key
+    for name, volume in (("CT", study.ct), ("PET", study.pet)):
+        _require_sane(volume, name, where)
+    notes: list[str] = []
 
     # Whole-body arrays on the common grid (CT HU int16, PET in its unit), still in stored order:
     # orientation and landmarks are then found on these small arrays, once.
     ct_stored, pet_stored = study.ct, study.pet
     stored_grid = Grid.of(pet_stored if config.whole_grid == "pet" else ct_stored)
     ct_on_grid = _on_grid(ct_stored, stored_grid, CT_FILL_HU)
-    if ct_on_grid.dtype != np.int16:  # e.g. float CT from NIfTI; never round the study's own array in place
+    ct_rounded = ct_on_grid.dtype != np.int16
+    if ct_rounded:  # e.g. float CT from NIfTI; never round the study's own array in place
         rounded = np.rint(ct_on_grid, out=None if ct_on_grid is ct_stored.array else ct_on_grid)
+        clipped = int(np.count_nonzero((rounded < -32768) | (rounded > 32767)))
+        if clipped:
+            notes.append(f"CT: {clipped} voxels outside the int16 range -32768..32767 HU were clipped")
         ct_on_grid = np.clip(rounded, -32768, 32767, out=rounded).astype(np.int16)
     pet_on_grid = _on_grid(pet_stored, stored_grid, PET_FILL)
     timings["grid"] = lap()
@@ -75,7 +88,10 @@ def process_study(
     if not orientation.head_first:
         ct_on_grid, pet_on_grid = ct_on_grid[::-1], pet_on_grid[::-1]
         lung = (lung[0][::-1], lung[1][::-1])
-    pet_on_grid = np.ascontiguousarray(pet_on_grid, dtype=config.pet_dtype)
+    pet_store = pet_storage(pet_volume.unit, pet_on_grid, config.pet_dtype)
+    if pet_store["dtype"] != config.pet_dtype and pet_volume.unit in FLOAT16_UNITS:
+        notes.append(f"PET stored as {pet_store['dtype']}: {pet_store['reason']}")
+    pet_on_grid = np.ascontiguousarray(pet_on_grid, dtype=pet_store["dtype"])
     ct_on_grid = np.ascontiguousarray(ct_on_grid)
     timings["orient"] = lap()
 
@@ -115,7 +131,8 @@ def process_study(
         from vipet.data.slices import export_slices
 
         extras["slices"] = export_slices(ct_on_grid, pet_on_grid, folder / "slices", config.slices,
-                                         suv_max=config.suv_max if pet_volume.unit == "SUVbw" else None)
+                                         suv_max=config.suv_max if pet_volume.unit == "SUVbw" else None,
+                                         dtype=pet_store["dtype"])
     if config.renders:
         extras["renders"] = write_renders(folder, ct_on_grid, pet_on_grid, grid, pet_volume.unit, region_bounds.bounds)
     timings["extras"] = lap()
@@ -150,19 +167,35 @@ def process_study(
         "regions": region_bounds.to_json(),
         "crop_box_yx": [list(box_y), list(box_x)],
         "transforms": [{"name": "ResampleToGrid", "grid": config.whole_grid, "kernel": "area",
-                        "ct_dtype": "int16", "pet_dtype": config.pet_dtype},
+                        "ct_dtype": "int16", "pet_dtype": pet_store["dtype"]},
                        describe(orient), describe(splitter), describe(cropper) | {"applied": config.body_crop},
                        describe(pet_scale), describe(windows),
                        {"name": "SampleBox", "kernel": config.resample_kernel, "antialias": True,
                         "target_shape": list(config.target_shape), "ct_fill_hu": CT_FILL_HU, "pet_fill": PET_FILL}],
         "channels": ["pet", *[f"ct_{w}" for w in config.ct_windows]],
         "arrays": arrays,
+        "storage": {
+            # whole-body arrays against the arrays on the common grid; |cached - source| <= max(rel * |source|, abs)
+            "ct": {"dtype": "int16", "unit": ct_volume.unit,
+                   "precision": {"relative": 0.0, "absolute": 0.5 if ct_rounded else 0.0}},
+            "pet": pet_store,
+            "volumes": {"dtype": "float16", "unit": "normalised 0..1", "precision": dict(PRECISION["float16"])},
+        },
         "impression": texts["impression"],
         "samples": samples,
-        "notes": list(study.notes) + list(region_bounds.warnings),
+        "notes": list(study.notes) + notes + list(region_bounds.warnings),
         "timings_s": timings,
         **extras,
     }
+
+
+def _require_sane(volume: Volume, name: str, where: str) -> None:
+    """Refuse (`BuildError`) a volume whose voxels are NaN/Inf or beyond float32, or whose spacing is not
+    finite and positive: such a study is reported by the build and never cached."""
+    spacing = tuple(float(s) for s in volume.spacing)
+    if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
+        raise BuildError(f"{name} spacing {spacing} mm is not three finite positive numbers; refused", where)
+    require_finite(volume.array, f"{name} volume ({volume.unit})", where)
 
 
 def write_renders(folder: Path, ct_hu: np.ndarray, pet: np.ndarray, grid: Grid, pet_unit: str,

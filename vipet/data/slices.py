@@ -3,7 +3,8 @@
 Slices are read from the cached whole-body arrays, which already share one grid, so slice z of
 the CT and slice z of the PET show the same anatomy. `iter_slice_pairs` serves them from the
 memory map without writing anything; `export_slices` writes them as files for 2-D tools:
-"npy" keeps physical units (one float16 (2, H, W) array per slice: PET, CT HU), "png" writes 8-bit
+"npy" keeps physical units (one (2, H, W) array per slice: PET, CT HU; float16, or float32 when the
+PET's unit needs it), "png" writes 8-bit
 images (CT soft-tissue window; PET SUV 0..suv_max, or the study's 99.9th percentile when PET is
 not in SUV), the form most 2-D vision-language pipelines expect.
 """
@@ -20,18 +21,24 @@ from vipet.imaging.windows import HUWindow
 
 
 def export_slices(ct_hu: np.ndarray, pet: np.ndarray, folder: Path, fmt: str,
-                  suv_max: float | None = 10.0, window: str = "soft_tissue") -> dict[str, Any]:
-    """Write every slice pair under `folder`; returns the description recorded in the sidecar."""
+                  suv_max: float | None = 10.0, window: str = "soft_tissue", dtype: str = "float16") -> dict[str, Any]:
+    """Write every slice pair under `folder`; returns the description recorded in the sidecar.
+
+    `dtype` is the storage dtype of the "npy" pairs: the PET's cache dtype (`cache.pet_storage`), so
+    Bq/mL or counts, which overflow float16, are written in float32.
+    """
     if ct_hu.shape != pet.shape:
         raise ValueError(f"CT {ct_hu.shape} and PET {pet.shape} must share one grid")
+    if dtype not in ("float16", "float32"):
+        raise ValueError(f"slice dtype must be float16 or float32, got {dtype!r}")
     folder.mkdir(parents=True, exist_ok=True)
     depth = ct_hu.shape[0]
     if fmt == "npy":
         for z in range(depth):
-            pair = np.stack([np.asarray(pet[z], np.float32), np.asarray(ct_hu[z], np.float32)]).astype(np.float16)
+            pair = np.stack([np.asarray(pet[z], np.float32), np.asarray(ct_hu[z], np.float32)]).astype(dtype)
             np.save(folder / f"{z:04d}.npy", pair, allow_pickle=False)
         return {"folder": folder.name, "format": "npy", "count": depth, "pattern": "{z:04d}.npy",
-                "channels": ["pet", "ct_hu"], "dtype": "float16"}
+                "channels": ["pet", "ct_hu"], "dtype": dtype}
     if fmt != "png":
         raise ValueError(f"unknown slice format {fmt!r} (npy, png)")
     from PIL import Image
