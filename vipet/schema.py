@@ -78,12 +78,17 @@ class Report:
 
     @classmethod
     def from_json(cls, obj: Any, path: str | Path | None = None) -> "Report":
-        """Read the ViMed-PET JSON layout; a wrong shape is a `ReportError` naming the file."""
+        """Read the ViMed-PET JSON layout; a wrong shape is a `ReportError` naming the file.
+
+        Every section and the impression must be text, or null/absent (empty). Anything else (a
+        list, an object, a number, true) is a one-line `ReportError` naming the file and the
+        section: `str()` would turn a list into the text "['...', '...']" and train on it.
+        """
         if not isinstance(obj, dict) or FINDINGS_KEY not in obj or not isinstance(obj[FINDINGS_KEY], dict):
             raise ReportError(f"not a ViMed-PET report: expected keys {IMPRESSION_KEY!r} and {FINDINGS_KEY!r}", path)
         findings = obj[FINDINGS_KEY]
-        sections = {k: str(findings.get(k) or "") for k in SECTION_KEYS}
-        return cls(sections=sections, impression=str(obj.get(IMPRESSION_KEY) or ""))
+        sections = {k: _text(findings.get(k), f"section {k!r}", path) for k in SECTION_KEYS}
+        return cls(sections=sections, impression=_text(obj.get(IMPRESSION_KEY), f"impression {IMPRESSION_KEY!r}", path))
 
     @classmethod
     def load(cls, path: str | Path) -> "Report":
@@ -147,13 +152,24 @@ def load_expert_lesions(path: str | Path) -> list[Lesion]:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    """The JSON in a file; a missing file or bad UTF-8/JSON is a `ReportError` naming it."""
+    """The JSON in a file; a missing file or bad UTF-8/JSON is a `ReportError` naming it.
+
+    A leading UTF-8 byte-order mark (Windows editors write one) is valid UTF-8 and is accepted."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8-sig"))
     except FileNotFoundError:
         raise ReportError(f"{what} file not found", path) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ReportError(f"not valid UTF-8 JSON ({exc.__class__.__name__}: {exc})", path) from None
+
+
+def _text(value: Any, what: str, path: str | Path | None) -> str:
+    """A report field as text: a string as is, null or absent as ""; any other type is refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ReportError(f"{what} must be text or null, got {type(value).__name__}", path)
+    return value
 
 
 def _fold_key(key: str) -> str:

@@ -201,3 +201,59 @@ def test_files_that_are_not_npz_archives(tmp_path, payload, message):
         path.write_bytes(payload)
     with pytest.raises(ReadError, match=message):
         load_npz_volume(path)
+
+
+# Issue 20: report types checked at the boundary, a byte-order mark accepted, corrupt reports noted.
+
+@pytest.mark.parametrize(
+    ("where", "value", "kind"),
+    [("section", ["Nốt phổi phải.", "Hạch trung thất."], "list"), ("section", {"a": 1}, "dict"),
+     ("section", 3, "int"), ("impression", True, "bool"), ("impression", ["Ác tính."], "list")],
+)
+def test_a_report_field_that_is_not_text_is_refused_naming_the_file_and_the_section(tmp_path, where, value, kind):
+    from vipet.errors import ReportError
+    from vipet.schema import CHEST, FINDINGS_KEY, IMPRESSION_KEY
+
+    obj = make_study().report.to_json()
+    if where == "section":
+        obj[FINDINGS_KEY][CHEST] = value
+        label = f"section {CHEST!r}"
+    else:
+        obj[IMPRESSION_KEY] = value
+        label = f"impression {IMPRESSION_KEY!r}"
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+    with pytest.raises(ReportError) as refused:
+        Report.load(path)
+    assert str(refused.value) == f"{path}: {label} must be text or null, got {kind}"
+
+
+def test_null_and_absent_report_fields_are_empty_text():
+    from vipet.schema import CHEST, FINDINGS_KEY, HEAD_NECK, IMPRESSION_KEY
+
+    report = Report.from_json({IMPRESSION_KEY: None, FINDINGS_KEY: {CHEST: None, HEAD_NECK: "Não bình thường."}})
+    assert report.impression == "" and report.sections[CHEST] == "" and report.sections[HEAD_NECK] == "Não bình thường."
+
+
+def test_a_report_with_a_utf8_byte_order_mark_loads(tmp_path):
+    rows = write_cohort(tmp_path, n=1)
+    path = tmp_path / rows[0]["report_path"]
+    expected = Report.load(path)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    study = load_study(discover(tmp_path)[0][0])
+    assert study.report == expected and not [n for n in study.notes if "report" in n]
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b'{"broken": ', "not valid UTF-8 JSON (JSONDecodeError"), (b"\xff\xfe{}", "not valid UTF-8 JSON (UnicodeDecodeError"),
+     ('{"Nhận định kết quả": "x", "Mô tả hình ảnh": {"Lồng ngực": ["a", "b"]}}'.encode(), "must be text or null, got list")],
+)
+def test_a_corrupt_report_keeps_the_images_and_its_problem_is_a_study_note(tmp_path, payload, reason):
+    rows = write_cohort(tmp_path, n=1)
+    path = tmp_path / rows[0]["report_path"]
+    path.write_bytes(payload)
+    study = load_study(discover(tmp_path)[0][0])
+    assert study.report is None and study.ct is not None
+    [note] = [n for n in study.notes if n.startswith("report unavailable:")]
+    assert note.startswith(f"report unavailable: {path}: ") and reason in note

@@ -20,8 +20,10 @@ from vipet.progress import progress_bar
 
 MAX_LISTED_PROBLEMS = 100
 # Listing order: what loses a study first, what only loses text last.
-PROBLEM_ORDER = ("bad_row", "corrupt_volume", "missing_volume", "unreadable_study", "unknown_pet_unit", "missing_report",
-                 "missing_report_en")
+# "duplicate_images" (a second table row over one study's files, skipped), "duplicate_key" (a study
+# renamed `{key}_2`, kept) and "implausible_metadata" (a height or weight dropped) cost no images.
+PROBLEM_ORDER = ("bad_row", "duplicate_images", "corrupt_volume", "missing_volume", "unreadable_study",
+                 "unknown_pet_unit", "duplicate_key", "implausible_metadata", "missing_report", "missing_report_en")
 
 
 def describe_path(path: str | Path, pet_unit: str | None = None) -> dict[str, Any]:

@@ -5,6 +5,13 @@ NIfTI keeps no units, so the PET unit is never guessed: it is what the caller sa
 with neither is refused. `write_nifti_study` only writes PET already in SUV and records SUVbw in
 the sidecar, which also keeps the patient, date and key; `report.json` keeps the report, so a
 written study reads back whole.
+
+Refused, with a one-line `ReadError` naming the file: a volume whose sform and qform codes are
+both 0 (no patient geometry: position and orientation unknown), a non-finite affine or a spacing
+outside `plausibility.SPACING_MM` (pixdim 0), and every `vipet.io.checks.check_pair` problem (NaN
+or infinite voxels, an axis under MIN_SHAPE, CT and PET swapped, PET and CT not overlapping in
+patient space). The sidecar key becomes a safe file-name component; an implausible height or
+weight is dropped with a note.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ import nibabel as nib
 import numpy as np
 
 from vipet.errors import ReadError, ReportError
-from vipet.fsutil import atomic_write_bytes, atomic_write_json
+from vipet.fsutil import atomic_write_bytes, atomic_write_json, safe_name
+from vipet.io.checks import check_pair
 from vipet.io.orient import (
     canonicalize,
     default_affine,
@@ -26,6 +34,7 @@ from vipet.io.orient import (
     nifti_to_lps,
     spacing_from_affine,
 )
+from vipet.io.plausibility import height_problem, spacing_problem, weight_problem
 from vipet.io.ref import NIFTI, path_hash_key
 from vipet.schema import Report
 from vipet.study import HU, PET_UNITS, SUV_BW, Patient, Study, Volume
@@ -50,14 +59,20 @@ def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str | N
     check_pet_unit(pet_unit, ct_path.parent / "study.json" if pet_unit == sidecar_unit else pet_path)
     ct_values, ct_affine = _load(ct_path)
     pet_values, pet_affine = _load(pet_path)
-    ct_hu = ct_values.astype(np.int16) if np.all(ct_values == np.rint(ct_values)) else ct_values.astype(np.float32)
+    check_pair(ct_values, pet_values, ct_path, pet_path, ct_affine, pet_affine)
+    whole = np.all(ct_values == np.rint(ct_values)) and ct_values.min() >= -32768 and ct_values.max() <= 32767
+    ct_hu = ct_values.astype(np.int16) if whole else ct_values.astype(np.float32)
+    pet32 = pet_values.astype(np.float32)
+    for values, path in ((ct_hu, ct_path), (pet32, pet_path)):
+        if not np.isfinite(values).all():
+            raise ReadError("values beyond the float32 range (a unit or scaling error)", path)
     notes: list[str] = []
     head_first = head_first_from_affine(ct_affine)
     pet_head_first = head_first_from_affine(pet_affine)
     if head_first is not None and pet_head_first is not None and pet_head_first != head_first:
-        pet_values = np.ascontiguousarray(pet_values[::-1])
+        pet32 = np.ascontiguousarray(pet32[::-1])
         pet_affine = pet_affine.copy()
-        pet_affine[:3, 3] += pet_affine[:3, 0] * (pet_values.shape[0] - 1)
+        pet_affine[:3, 3] += pet_affine[:3, 0] * (pet32.shape[0] - 1)
         pet_affine[:3, 0] *= -1
         notes.append("PET slices ran the other way from CT; reversed to match the CT")
     if sidecar_unit is not None and sidecar_unit != pet_unit:
@@ -72,16 +87,21 @@ def read_nifti_pair(ct_path: str | Path, pet_path: str | Path, pet_unit: str | N
     given = "by study.json" if pet_unit == sidecar_unit else "by the user"
     suv_note = None if pet_unit == SUV_BW else f"NIfTI PET given as {pet_unit} {given}; NIfTI keeps no SUV tags"
     patient = sidecar.get("patient") or {}
+    if not isinstance(patient, dict):
+        notes.append(f"ignored 'patient' of {ct_path.parent / 'study.json'}: expected an object")
+        patient = {}
+    height_m = _plausible(patient.get("height_m"), height_problem, ct_path.parent / "study.json", notes)
+    weight_kg = _plausible(patient.get("weight_kg"), weight_problem, ct_path.parent / "study.json", notes)
     date = sidecar.get("study_date")
     return Study(
-        key=str(sidecar.get("key") or path_hash_key("nifti", ct_path)),
+        key=safe_name(str(sidecar.get("key") or path_hash_key("nifti", ct_path))),
         ct=Volume(ct_hu, spacing_from_affine(ct_affine), HU, ct_affine),
-        pet=Volume(pet_values.astype(np.float32), spacing_from_affine(pet_affine), pet_unit, pet_affine),
+        pet=Volume(pet32, spacing_from_affine(pet_affine), pet_unit, pet_affine),
         patient=Patient(
             id=str(patient.get("id") or ""),
             sex=patient.get("sex"),
-            height_m=patient.get("height_m"),
-            weight_kg=patient.get("weight_kg"),
+            height_m=height_m,
+            weight_kg=weight_kg,
         ),
         study_date=_date(date),
         report=report,
@@ -155,11 +175,35 @@ def _load(path: Path) -> tuple[np.ndarray, np.ndarray]:
         values = values[..., 0]
     if values.ndim != 3:
         raise ReadError(f"expected a 3-D volume, got shape {values.shape}", path)
+    header = image.header
+    if int(header["sform_code"]) == 0 and int(header["qform_code"]) == 0:
+        raise ReadError("sform and qform codes are both 0: the file has no patient geometry "
+                        "(position and orientation unknown), so PET and CT cannot be aligned", path)
+    if int(header["sform_code"]) == 0:  # geometry from the qform, whose voxel sizes are pixdim[1:4]
+        if problem := spacing_problem(_stored_pixdim(path)):
+            raise ReadError(f"{problem} (pixdim, x y z)", path)
+    if not np.all(np.isfinite(image.affine)):
+        raise ReadError("affine has non-finite values", path)
     zyx, lps = nifti_to_lps(values, image.affine)
+    if problem := spacing_problem(spacing_from_affine(lps)):
+        raise ReadError(f"{problem} (affine)", path)
     try:
         return canonicalize(zyx, lps)
     except ValueError as exc:
         raise ReadError(str(exc), path) from None
+
+
+def _stored_pixdim(path: Path) -> tuple[float, float, float]:
+    """pixdim[1:4] as the file stores it: nibabel's loader replaces a 0 by 1 mm (with only a log
+    message), which would place the volume on an invented grid, so the raw header is read again."""
+    import gzip
+    import io
+
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        block = handle.read(348)
+    raw = nib.Nifti1Header.from_fileobj(io.BytesIO(block), check=False)
+    return tuple(float(v) for v in raw["pixdim"][1:4])  # type: ignore[return-value]
 
 
 def _save(path: Path, array_zyx: np.ndarray, affine_lps: np.ndarray) -> None:
@@ -186,6 +230,17 @@ def _sidecar(path: Path, notes: list[str]) -> dict[str, Any]:
     if obj is None and path.is_file():
         notes.append(f"ignored unreadable sidecar {path}")
     return obj or {}
+
+
+def _plausible(value: Any, problem_of: Any, where: Path, notes: list[str]) -> float | None:
+    """A sidecar height or weight, or None with a note when it is not a plausible number."""
+    if value is None:
+        return None
+    problem = problem_of(value)  # a string, a list or a bool is "not a positive finite number" there too
+    if problem is None:
+        return value
+    notes.append(f"{where}: {problem}; dropped (treated as unknown)")
+    return None
 
 
 def _json_or_none(path: Path) -> dict[str, Any] | None:

@@ -44,8 +44,12 @@ def load_npz_volume(path: str | Path) -> np.ndarray:
         raise ReadError(f"truncated or corrupt .npz ({exc.__class__.__name__}: {exc})", path) from None
     if volume.ndim != 3:
         raise ReadError(f"expected a 3-D (D, H, W) volume, got shape {volume.shape}", path)
-    if not np.issubdtype(volume.dtype, np.number):
-        raise ReadError(f"expected numbers, got dtype {volume.dtype}", path)
+    if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(volume.dtype, np.complexfloating):
+        raise ReadError(f"expected real numbers, got dtype {volume.dtype}", path)
+    if np.issubdtype(volume.dtype, np.floating) and not np.isfinite(volume).all():
+        nan = int(np.isnan(volume).sum())
+        raise ReadError(f"{nan} NaN and {int((~np.isfinite(volume)).sum()) - nan} infinite voxels; "
+                        f"volumes must be finite", path)
     return volume
 
 

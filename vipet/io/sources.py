@@ -3,6 +3,13 @@
 Discovery never opens volumes and never raises for one bad study: every unusable row, missing
 file or unreadable folder becomes a problem record (`{"path", "reason", ...}`) beside the refs, so
 a build over thousands of studies plans in a second and reports instead of aborting.
+
+Keys become cache folder names, so every key is one safe path component (`vipet.fsutil.safe_name`,
+enforced by `StudyRef`) and unique: when two studies share a key, the first in a deterministic
+order (folder studies by their path relative to the root, table rows by line) keeps it and the
+others get `_2`, `_3`, ... (`assign_unique_keys`), listed as "duplicate_key" problems, with a note
+on both studies. `load_study` gives the study its ref's key and notes, so the cache, the manifest
+and the build report agree.
 """
 
 from __future__ import annotations
@@ -12,8 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from vipet.errors import ReadError
-from vipet.io.ref import DICOM, NIFTI, VIMED, StudyRef, path_hash_key, study_key
-from vipet.io.vimed_layout import METADATA_NAME, iter_metadata, parse_study_path, sibling_paths
+from vipet.fsutil import safe_name
+from vipet.io.plausibility import height_problem, weight_problem
+from vipet.io.ref import DICOM, NIFTI, VIMED, StudyRef, assign_unique_keys, path_hash_key, study_key
+from vipet.io.vimed_layout import METADATA_NAME, iter_metadata, parse_study_path, read_metadata, sibling_paths
 from vipet.study import Study
 
 DICOM_MAGIC_OFFSET = 128
@@ -31,11 +40,13 @@ def discover(root: str | Path, pet_unit: str | None = None) -> tuple[list[StudyR
         raise ReadError("dataset root not found or not a folder", root)
     if (root / METADATA_NAME).is_file():
         return _discover_vimed(root)
-    if is_study_folder(root):
-        ref = _folder_ref(root, pet_unit)
-        return ([ref], []) if ref else ([], [{"path": str(root), "reason": "no study found"}])
     refs: list[StudyRef] = []
     problems: list[dict[str, Any]] = []
+    if is_study_folder(root):
+        ref = _folder_ref(root, pet_unit)
+        if ref is None:
+            return [], [{"path": str(root), "reason": "no study found"}]
+        return [ref], _note_problems([ref])
     for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         ref = _folder_ref(sub, pet_unit)
         if ref is None:
@@ -44,7 +55,15 @@ def discover(root: str | Path, pet_unit: str | None = None) -> tuple[list[StudyR
             refs.append(ref)
     if not refs:
         raise ReadError("no studies found: expected metadata.csv, DICOM study folders or NIfTI pair folders", root)
+    problems.extend(_note_problems(refs))
+    problems.extend(assign_unique_keys(refs, root))  # refs are in folder-name order: deterministic
     return refs, problems
+
+
+def _note_problems(refs: list[StudyRef]) -> list[dict[str, Any]]:
+    """The notes discovery put on folder refs (implausible height or weight) as problem records."""
+    return [{"path": ref.source(), "key": ref.key, "kind": "implausible_metadata", "reason": note}
+            for ref in refs for note in ref.meta.get("notes", ())]
 
 
 def is_study_folder(folder: str | Path) -> bool:
@@ -59,20 +78,28 @@ def is_study_folder(folder: str | Path) -> bool:
 
 
 def load_study(ref: StudyRef) -> Study:
-    """Read the study a ref points at (`ReadError` naming the file when it cannot)."""
+    """Read the study a ref points at (`ReadError` naming the file when it cannot).
+
+    The study takes the ref's key (unique and safe after discovery, which may have suffixed it)
+    and the ref's notes (a renamed key, a dropped height), so they reach the cache sidecar.
+    """
     if ref.format == VIMED:
         from vipet.io.vimed import read_vimed_ref
 
-        return read_vimed_ref(ref)
-    if ref.format == DICOM:
+        study = read_vimed_ref(ref)
+    elif ref.format == DICOM:
         from vipet.io.dicom import read_dicom_study
 
-        return read_dicom_study(ref.paths["folder"])
-    if ref.format == NIFTI:
+        study = read_dicom_study(ref.paths["folder"])
+    elif ref.format == NIFTI:
         from vipet.io.nifti import read_nifti_pair
 
-        return read_nifti_pair(ref.paths["ct"], ref.paths["pet"], ref.meta.get("pet_unit"))
-    raise ReadError(f"unknown study format {ref.format!r}", ref.paths.get("ct") or ref.key)
+        study = read_nifti_pair(ref.paths["ct"], ref.paths["pet"], ref.meta.get("pet_unit"))
+    else:
+        raise ReadError(f"unknown study format {ref.format!r}", ref.paths.get("ct") or ref.key)
+    study.key = ref.key
+    study.notes.extend(note for note in ref.meta.get("notes", ()) if note not in study.notes)
+    return study
 
 
 def read_study(path: str | Path, pet_unit: str | None = None) -> Study:
@@ -128,7 +155,7 @@ def vimed_ref_for(npz: Path) -> StudyRef:
     root = npz.parent.parent.parent.parent
     if (root / METADATA_NAME).is_file():
         target = os.path.normcase(os.path.abspath(npz))
-        for item in iter_metadata(root):
+        for item in iter_metadata(root):  # keys as discovery gives them (a duplicate suffixed)
             if isinstance(item, StudyRef) and os.path.normcase(os.path.abspath(item.paths["ct"])) == target:
                 return item
     where = parse_study_path(npz) or {}
@@ -156,11 +183,11 @@ class _ExistsCache:
 
 def _discover_vimed(root: Path) -> tuple[list[StudyRef], list[dict[str, Any]]]:
     refs: list[StudyRef] = []
-    problems: list[dict[str, Any]] = []
+    items, problems = read_metadata(root)
     exists = _ExistsCache()
-    for item in iter_metadata(root):
+    for item in items:
         if isinstance(item, ReadError):
-            problems.append({"path": item.path, "reason": item.reason, "kind": "bad_row"})
+            problems.append({"path": item.path, "reason": item.reason, "kind": getattr(item, "kind", "bad_row")})
             continue
         refs.append(item)
         for role, what, kind in (("ct", "CT volume", "missing_volume"), ("pet", "PET volume", "missing_volume"),
@@ -189,8 +216,9 @@ def _folder_ref(folder: Path, pet_unit: str | None = None) -> StudyRef | None:
         if sidecar.is_file():
             try:
                 obj = json.loads(sidecar.read_text(encoding="utf-8"))
-                key = str(obj.get("key") or key)
+                key = safe_name(str(obj.get("key") or key))  # a sidecar key of "../../x" names no folder outside
                 meta.update({k: v for k, v in (obj.get("patient") or {}).items() if v is not None})
+                _drop_implausible(meta, sidecar)
                 if obj.get("pet_unit") is not None:
                     meta["pet_unit"] = obj["pet_unit"]
                 if obj.get("study_date"):
@@ -207,6 +235,15 @@ def _folder_ref(folder: Path, pet_unit: str | None = None) -> StudyRef | None:
         return None
     meta, key = _dicom_meta(first, folder)
     return StudyRef(key=key, format=DICOM, paths={"folder": str(folder)}, meta=meta)
+
+
+def _drop_implausible(meta: dict[str, Any], where: str | Path) -> None:
+    """Height and weight that plausibility finds impossible become unknown, with a note naming `where`."""
+    for field_name, problem_of in (("height_m", height_problem), ("weight_kg", weight_problem)):
+        if (problem := problem_of(meta.get(field_name))) is not None:
+            meta[field_name] = None
+            notes = meta.setdefault("notes", [])
+            notes.append(f"{where}: {problem}; dropped (treated as unknown)")
 
 
 def _is_dicom_file(path: Path) -> bool:
@@ -265,6 +302,7 @@ def _dicom_meta(path: Path, folder: Path) -> tuple[dict[str, Any], str]:
             meta[field_name] = float(ds.get(keyword)) if ds.get(keyword) not in (None, "") else None
         except (TypeError, ValueError):
             meta[field_name] = None
+    _drop_implausible(meta, path)
     date = parse_da(ds.get("StudyDate")) or parse_da(ds.get("SeriesDate"))
     if date is None or not meta["id"]:
         return meta, path_hash_key("dicom", folder)

@@ -3,6 +3,12 @@
 Report policy: a missing or unreadable report never loses the images. The study loads with
 `report=None` and a note naming the file and the problem; dataset-level tools (discovery, info,
 build) list it as a problem and decide whether a report-less study is usable for their task.
+
+Volume policy: ViMed-PET keeps no geometry, so PET and CT are taken to span the same field and are
+fitted edge to edge. That is only honest when their head-feet extents agree: beyond
+`vipet.io.checks.DEPTH_TOLERANCE` (a PET of 50 slices against a CT of 76) the study is refused,
+not stretched; a smaller difference is kept with a note. Non-finite voxels or spacings, an axis
+under MIN_SHAPE and swapped CT/PET files are refused too (`vipet.io.checks`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ import numpy as np
 
 from vipet.errors import ReadError, ReportError
 from vipet.fsutil import atomic_write_json
+from vipet.io.checks import check_pair, depth_problem
 from vipet.io.npz import load_npz_volume, save_npz_volume
+from vipet.io.plausibility import spacing_problem
 from vipet.io.ref import VIMED, StudyRef, path_hash_key, study_key
 from vipet.io.vimed_layout import (
     DEFAULT_FOV_MM,
@@ -57,20 +65,27 @@ def read_vimed_study(
     where = parse_study_path(ct_npz) or {}
     for field_name in ("year", "month", "day", "id"):
         meta.setdefault(field_name, where.get(field_name))
-    notes: list[str] = []
+    notes: list[str] = list(meta.get("notes") or ())  # what the metadata row said (a dropped height)
 
     ct_hu = load_npz_volume(ct_npz)
     pet_raw = load_npz_volume(pet_npz)
+    check_pair(ct_hu, pet_raw, ct_npz, pet_npz)
     ct_spacing, ct_source = _spacing_for(ct_npz, ct_hu.shape, meta.get("ct_spacing"))
     pet_spacing, pet_source = _spacing_for(pet_npz, pet_raw.shape, meta.get("pet_spacing"))
     if "assumed" in (ct_source, pet_source):
         notes.append(SPACING_ASSUMPTION)
+    known = "assumed" not in (ct_source, pet_source)
+    if problem := depth_problem(ct_hu.shape[0], pet_raw.shape[0], ct_spacing[0] if known else None,
+                                pet_spacing[0] if known else None):
+        raise ReadError(f"{problem} (CT file {ct_npz})", pet_npz)
     if ct_hu.shape[0] != pet_raw.shape[0]:
         notes.append(f"CT has {ct_hu.shape[0]} slices but PET has {pet_raw.shape[0]}")
 
     suv_per_unit = meta.get("suv_per_unit")
     if suv_per_unit:
         pet = Volume(pet_raw.astype(np.float32) * np.float32(suv_per_unit), pet_spacing, SUV_BW)
+        if not np.isfinite(pet.array).all():
+            raise ReadError(f"PET times suv_per_unit {suv_per_unit!r} leaves the float32 range", pet_npz)
         suv_note = None
         suv_trace = {"method": "suv_per_unit column of metadata.csv", "suv_per_unit": float(suv_per_unit)}
     else:
@@ -118,10 +133,13 @@ def read_vimed_study(
 
 
 def read_vimed_ref(ref: StudyRef) -> Study:
-    """Load the study a metadata row points at."""
-    return read_vimed_study(
+    """Load the study a metadata row points at, under the ref's key (unique in the table: a second
+    row with one name and date is keyed `{key}_2`, see `vimed_layout.read_metadata`)."""
+    study = read_vimed_study(
         ref.paths["ct"], ref.paths["pet"], ref.paths.get("report"), ref.paths.get("report_en"), ref.meta
     )
+    study.key = ref.key
+    return study
 
 
 def iter_vimed(root: str | Path) -> Iterator[Study | ReadError]:
@@ -219,9 +237,13 @@ def _to_int16_raw(values: np.ndarray) -> np.ndarray:
 def _spacing_for(
     npz_path: Path, shape: tuple[int, ...], from_meta: Any
 ) -> tuple[tuple[float, float, float], str]:
-    """Spacing from the metadata row, else a `<name>.spacing.json` sidecar, else the documented default."""
+    """Spacing from the metadata row, else a `<name>.spacing.json` sidecar, else the documented default;
+    a spacing outside `plausibility.SPACING_MM` (infinite, 1e6 mm) is refused naming its source."""
     if from_meta is not None:
-        return parse_spacing(from_meta, "spacing"), "metadata"  # type: ignore[return-value]
+        spacing = parse_spacing(from_meta, "spacing")
+        if spacing is not None and (problem := spacing_problem(spacing)):
+            raise ReadError(f"{problem} (spacing from metadata.csv)", npz_path)
+        return spacing, "metadata"  # type: ignore[return-value]
     sidecar = npz_path.with_suffix(".spacing.json")
     if sidecar.is_file():
         try:
@@ -230,6 +252,8 @@ def _spacing_for(
         except (ValueError, AttributeError) as exc:
             raise ReadError(f"bad spacing sidecar ({exc})", sidecar) from None
         if spacing is not None:
+            if problem := spacing_problem(spacing):
+                raise ReadError(problem, sidecar)
             return spacing, "sidecar"
     _, rows, cols = shape
     return (DEFAULT_SLICE_MM, DEFAULT_FOV_MM / rows, DEFAULT_FOV_MM / cols), "assumed"

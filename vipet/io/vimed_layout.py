@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import math
+import os
 import re
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
-from vipet.errors import ReadError
-from vipet.fsutil import atomic_write_text
-from vipet.io.ref import VIMED, StudyRef, study_key
+from vipet.errors import ReadError, UnsafePathError
+from vipet.fsutil import atomic_write_text, inside
+from vipet.io.plausibility import height_problem, weight_problem
+from vipet.io.ref import VIMED, StudyRef, assign_unique_keys, study_key
 
 METADATA_NAME = "metadata.csv"
 REAL_COLUMNS = ("name", "sex", "height", "weight", "year", "pet_path", "ct_path", "report_path", "report_en_path")
@@ -118,8 +121,24 @@ def _optional_float(text: Any, what: str) -> float | None:
     return number
 
 
-def row_to_ref(row: dict[str, Any], root: Path) -> StudyRef:
-    """One metadata row -> `StudyRef`; raises ValueError with the reason when the row is unusable."""
+class RowError(ReadError):
+    """A metadata row that is skipped, with the `kind` discovery lists it under ("bad_row", or
+    "duplicate_images" for a second row naming files an earlier row already names)."""
+
+    def __init__(self, reason: str, path: str | Path | None = None, kind: str = "bad_row"):
+        super().__init__(reason, path)
+        self.kind = kind
+
+
+def row_to_ref(row: dict[str, Any], root: Path, line: int | None = None,
+               inside_root: Callable[[str], bool] | None = None) -> StudyRef:
+    """One metadata row -> `StudyRef`; raises ValueError with the reason when the row is unusable.
+
+    Every path must lie inside `root` (a `../` or absolute path, or a link leading out, is refused:
+    the table must not make the build read files from elsewhere). An implausible height or weight
+    (161 m, 53,000 kg) is dropped to unknown with a note in `meta["notes"]`, so the leakage check
+    never compares nonsense; the images are still usable, so the row is kept.
+    """
     if None in row or any(row.get(c) is None for c in REAL_COLUMNS):
         raise ValueError(f"expected {len(REAL_COLUMNS)} columns, got a row of a different length")
     name = str(row["name"]).strip()
@@ -137,32 +156,89 @@ def row_to_ref(row: dict[str, Any], root: Path) -> StudyRef:
     sex = str(row["sex"]).strip().upper() or None
     if sex not in (None, "M", "F"):
         raise ValueError(f"sex must be M, F or empty, got {row['sex']!r}")
+    rels = {"ct": ("ct_path", ct_rel), "pet": ("pet_path", pet_rel)}
+    for role, column in (("report", "report_path"), ("report_en", "report_en_path")):
+        if rel := str(row[column]).strip():
+            rels[role] = (column, rel)
+    check = inside_root or _InsideRoot(root)
+    for column, rel in rels.values():
+        if not check(rel):
+            raise ValueError(f"{column} {rel!r} lies outside the dataset root; refused")
+    notes: list[str] = []
+    where_row = f"{METADATA_NAME} line {line}" if line is not None else METADATA_NAME
     meta: dict[str, Any] = {
         "id": name,
         "sex": sex,
-        "height_m": _optional_float(row["height"], "height"),
-        "weight_kg": _optional_float(row["weight"], "weight"),
+        "height_m": _plausible(_optional_float(row["height"], "height"), height_problem, where_row, notes),
+        "weight_kg": _plausible(_optional_float(row["weight"], "weight"), weight_problem, where_row, notes),
         "year": where["year"],
         "month": where["month"],
         "day": where["day"],
     }
     if (suv := row.get("suv_per_unit")) not in (None, ""):
-        meta["suv_per_unit"] = _optional_float(suv, "suv_per_unit")
+        factor = _optional_float(suv, "suv_per_unit")
+        if factor is not None and not math.isfinite(factor):
+            raise ValueError(f"suv_per_unit must be a finite number, got {suv!r}")
+        meta["suv_per_unit"] = factor
     for column in ("ct_spacing", "pet_spacing"):
         if (spacing := parse_spacing(row.get(column), column)) is not None:
             meta[column] = spacing
     if (head_first := parse_bool(row.get("head_first"), "head_first")) is not None:
         meta["head_first"] = head_first
-    paths = {"ct": str(root / ct_rel), "pet": str(root / pet_rel)}
-    for role, column in (("report", "report_path"), ("report_en", "report_en_path")):
-        if rel := str(row[column]).strip():
-            paths[role] = str(root / rel)
+    if notes:
+        meta["notes"] = notes
+    paths = {role: str(root / rel) for role, (_, rel) in rels.items()}
     return StudyRef(key=study_key(where["year"], where["month"], where["day"], name), format=VIMED, paths=paths, meta=meta)
 
 
-def iter_metadata(root: Path) -> Iterator[StudyRef | ReadError]:
-    """Every row of `root/metadata.csv` as a ref, or a `ReadError` naming the line; never stops early.
+def _plausible(value: float | None, problem_of: Callable[[float | None], str | None], where: str,
+               notes: list[str]) -> float | None:
+    """`value`, or None with a note naming the row when plausibility finds it impossible."""
+    problem = problem_of(value)
+    if problem is None:
+        return value
+    notes.append(f"{where}: {problem}; dropped (treated as unknown)")
+    return None
 
+
+class _InsideRoot:
+    """Whether a table path stays inside the root, resolving each folder once (11,000 paths of a
+    real table share a few dozen folders) and only the file itself when it is a link."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self._folders: dict[str, bool] = {}
+
+    def __call__(self, rel: str) -> bool:
+        path = PurePosixPath(rel.replace("\\", "/"))
+        if path.is_absolute() or Path(rel).is_absolute() or ".." in path.parts:
+            return self._resolves_inside(rel)
+        folder = str(path.parent)
+        if folder not in self._folders:
+            self._folders[folder] = self._resolves_inside(folder)
+        if not self._folders[folder]:
+            return False
+        return not os.path.islink(self.root / rel) or self._resolves_inside(rel)
+
+    def _resolves_inside(self, rel: str) -> bool:
+        try:
+            inside(self.root, rel)
+        except UnsafePathError:
+            return False
+        return True
+
+
+def read_metadata(root: Path) -> tuple[list[StudyRef | ReadError], list[dict[str, Any]]]:
+    """Every row of `root/metadata.csv` in line order (a `StudyRef`, or a `ReadError` naming the
+    line), with the problems of the rows that were kept; never stops early.
+
+    Rows are checked against each other, because a table can list one study twice:
+    - a row naming a CT or PET file an earlier row names is skipped (`RowError`, kind
+      "duplicate_images", naming both lines; the first row keeps a note): two rows over one image
+      would count one person as two and hide a train/test leak;
+    - two rows with one key (same name and date, different files) both stay: the later one, in
+      line order, is keyed `{key}_2` (see `assign_unique_keys`), each with a note naming the other.
+    An implausible height or weight is reported (kind "implausible_metadata") and dropped.
     Undecodable bytes are replaced rather than fatal, so one damaged line costs one study.
     """
     root = Path(root)
@@ -177,28 +253,50 @@ def iter_metadata(root: Path) -> Iterator[StudyRef | ReadError]:
     missing = [c for c in ("name", "ct_path", "pet_path") if c not in (reader.fieldnames or [])]
     if missing:
         raise ReadError(f"metadata table lacks columns {missing} (header: {reader.fieldnames})", csv_path)
-    seen: dict[str, int] = {}
+    items: list[StudyRef | ReadError] = []
+    problems: list[dict[str, Any]] = []
+    inside_root = _InsideRoot(root)
+    images: dict[str, tuple[int, StudyRef]] = {}
     while True:
         try:
             row = next(reader)
         except StopIteration:
-            return
+            break
         except csv.Error as exc:
-            yield ReadError(f"line {reader.line_num}: unreadable row ({exc})", csv_path)
+            items.append(RowError(f"line {reader.line_num}: unreadable row ({exc})", csv_path))
             continue
+        line = reader.line_num
         for column in REAL_COLUMNS:
             row.setdefault(column, "")  # tolerate tables without the optional English column
         try:
-            ref = row_to_ref(row, root)
+            ref = row_to_ref(row, root, line, inside_root)
         except ValueError as exc:
-            yield ReadError(f"line {reader.line_num}: unreadable row ({exc})", csv_path)
+            items.append(RowError(f"line {line}: unreadable row ({exc})", csv_path))
             continue
-        if ref.key in seen:
-            yield ReadError(f"line {reader.line_num}: duplicate study {ref.key} (first at line {seen[ref.key]})", csv_path)
+        same = [(role, images[p]) for role in ("ct", "pet") if (p := os.path.normpath(ref.paths[role])) in images]
+        if same:
+            role, (first_line, first_ref) = same[0]
+            items.append(RowError(
+                f"line {line}: names the same {role.upper()} file as line {first_line} "
+                f"({ref.paths[role]}); one study listed twice would count one person as two; row skipped",
+                csv_path, kind="duplicate_images"))
+            first_ref.add_note(f"{METADATA_NAME} line {line} names the same images as this study's line "
+                               f"{first_line} and was skipped")
             continue
-        seen[ref.key] = reader.line_num
-        ref.meta["line"] = reader.line_num
-        yield ref
+        for role in ("ct", "pet"):
+            images[os.path.normpath(ref.paths[role])] = (line, ref)
+        ref.meta["line"] = line
+        problems.extend({"path": str(csv_path), "key": ref.key, "kind": "implausible_metadata", "reason": note}
+                        for note in ref.meta.get("notes", ()))
+        items.append(ref)
+    problems.extend(assign_unique_keys([item for item in items if isinstance(item, StudyRef)], root))
+    return items, problems
+
+
+def iter_metadata(root: Path) -> Iterator[StudyRef | ReadError]:
+    """Every row of `root/metadata.csv` as a ref with a unique key, or a `ReadError` naming the line
+    (see `read_metadata`); the problems of kept rows are on each ref's `meta["notes"]`."""
+    yield from read_metadata(root)[0]
 
 
 def write_metadata_csv(rows: Iterable[dict[str, Any]], root: str | Path) -> Path:
