@@ -17,7 +17,9 @@ import pydicom
 import pytest
 from io_factories import make_study
 from pydicom.data import get_testdata_file
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from vipet.errors import ReadError, SUVUnavailableError
@@ -58,8 +60,8 @@ def edit_series(folder: Path, modality: str, edit) -> None:
         ({}, FACTOR_60_MIN),
         ({"decay_correction": "ADMIN"}, FACTOR_ADMIN),
         ({"write_start_datetime": False}, FACTOR_60_MIN),
-        ({"write_start_datetime": False, "series_datetime": dt.datetime(2020, 1, 2, 0, 20),
-          "injection_datetime": dt.datetime(2020, 1, 1, 23, 30)}, FACTOR_50_MIN),
+        ({"series_datetime": dt.datetime(2020, 1, 2, 0, 20), "injection_datetime": dt.datetime(2020, 1, 1, 23, 30)},
+         FACTOR_50_MIN),  # StartDateTime says the injection was the day before
         ({"acquisition_offset_s": -600.0}, FACTOR_50_MIN),  # SeriesTime after the first acquisition
         ({"units": "GML"}, 1.0),
         ({"units": "CNTS", "philips_suv_scale": 0.0005}, 0.0005),
@@ -94,6 +96,128 @@ def test_start_datetime_wins_over_a_disagreeing_start_time(tmp_path):
 
     edit_series(folder, "PT", drop_datetime)  # now StartTime 09:10 is all there is: 50 min uptake
     np.testing.assert_allclose(read_dicom_study(folder).pet.array, activity * FACTOR_50_MIN, rtol=1e-4, atol=1e-7)
+
+
+def read_refused(folder: Path):
+    """Read a study whose SUV must be refused: one SUVUnavailableWarning, PET kept as stored."""
+    with pytest.warns(SUVUnavailableWarning):
+        return read_dicom_study(folder)
+
+
+def test_an_injection_after_the_scan_is_refused_not_moved_to_the_previous_day(tmp_path):
+    """Regression: StartTime 12:00 with a 10:00 scan was read as 22 h uptake (SUV ~4,000x too high)."""
+    folder = write_dicom_study(make_study(), tmp_path / "s", suv_tags={**TAGS_70KG, "write_start_datetime": False})
+    activity, _ = raw_pet(folder)
+
+    def inject_later(ds):
+        ds.RadiopharmaceuticalInformationSequence[0].RadiopharmaceuticalStartTime = "120000"
+
+    edit_series(folder, "PT", inject_later)
+    back = read_refused(folder)
+    assert back.pet.unit == BQML
+    assert back.suv_note == (
+        "RadiopharmaceuticalStartTime (0018,1072) gives injection 2019-11-05T12:00:00, scan start "
+        "2019-11-05T10:00:00 (SeriesDate/SeriesTime): injection is 7200 s after the scan start: an injection must "
+        "precede the scan; a StartTime has no date: an injection the day before needs "
+        "RadiopharmaceuticalStartDateTime (0018,1078)")
+    np.testing.assert_allclose(back.pet.array, activity, rtol=1e-6)
+
+
+def test_a_scan_after_midnight_with_only_a_start_time_is_refused(tmp_path):
+    tags = {**TAGS_70KG, "write_start_datetime": False, "series_datetime": dt.datetime(2020, 1, 2, 0, 20),
+            "injection_datetime": dt.datetime(2020, 1, 1, 23, 30)}
+    back = read_refused(write_dicom_study(make_study(), tmp_path / "s", suv_tags=tags))
+    assert back.pet.unit == BQML and "a StartTime has no date" in back.suv_note
+
+
+def test_an_uptake_time_beyond_the_window_is_refused(tmp_path):
+    tags = {**TAGS_70KG, "injection_offset_s": 7 * 3600.0}
+    back = read_refused(write_dicom_study(make_study(), tmp_path / "s", suv_tags=tags))
+    assert back.pet.unit == BQML and back.suv_note.endswith("uptake time 7.0 h exceeds 6 h (injection or scan date/time wrong?)")
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "note"),
+    [
+        ("PatientWeight", "70000", "PatientWeight (0010,1030): patient weight 70000 kg is outside 2-350 kg: likely grams"),
+        ("RadionuclideTotalDose", "370", "RadionuclideTotalDose (0018,1074): injected dose 370 Bq is outside "
+                                         "5e+06-2e+09 Bq: likely MBq"),
+        ("RadionuclideHalfLife", "109.77", "RadionuclideHalfLife (0018,1075): half-life 109.77 s is outside "
+                                           "60-432000 s or is F-18's 109.8: likely minutes"),
+    ],
+    ids=["grams", "MBq", "minutes"],
+)
+def test_unit_errors_keep_bqml_and_name_the_likely_unit(tmp_path, tag, value, note):
+    """Regression: weight in grams, dose in MBq, half-life in minutes gave SUVmax 3e4..1.6e11, all accepted."""
+    folder = write_dicom_study(make_study(), tmp_path / "s", suv_tags=TAGS_70KG)
+    activity, _ = raw_pet(folder)
+
+    def wrong_unit(ds):
+        target = ds if tag == "PatientWeight" else ds.RadiopharmaceuticalInformationSequence[0]
+        setattr(target, tag, value)
+
+    edit_series(folder, "PT", wrong_unit)
+    back = read_refused(folder)
+    assert (back.pet.unit, back.suv_note) == (BQML, note)
+    np.testing.assert_allclose(back.pet.array, activity, rtol=1e-6)
+
+
+def test_implausible_patient_height_and_weight_are_dropped_with_a_note(tmp_path):
+    folder = write_dicom_study(make_study(), tmp_path / "s", suv_tags={**TAGS_70KG, "weight_kg": 53000.0})
+
+    def height_in_cm(ds):
+        ds.PatientSize = "161"
+
+    edit_series(folder, "PT", height_in_cm)
+    back = read_refused(folder)
+    assert back.patient.height_m is None and back.patient.weight_kg is None
+    assert "PatientSize (0010,1020): patient height 161 m is outside 0.4-2.5 m: likely centimetres; height dropped" \
+        in back.notes
+    assert ("PatientWeight (0010,1030): patient weight 53000 kg is outside 2-350 kg: likely grams; weight dropped"
+            in back.notes)
+    assert back.pet.unit == BQML
+
+
+def test_a_whole_volume_suv_max_above_the_limit_is_refused(tmp_path):
+    study = make_study()
+    study.pet.array[2, 3, 3] = 450.0  # every tag plausible, but SUVmax 450
+    back = read_refused(write_dicom_study(study, tmp_path / "s", suv_tags=TAGS_70KG))
+    assert back.pet.unit == BQML
+    assert back.suv_note.startswith("whole-volume SUVmax 450") and "exceeds 200" in back.suv_note
+    assert back.provenance["suv"]["note"] == back.suv_note
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"0 ", "RescaleSlope (0028,1053) '0' must be a positive finite number"),
+        (b"-0.5", "RescaleSlope (0028,1053) '-0.5' must be a positive finite number"),
+        (b"abc ", "RescaleSlope (0028,1053) 'abc' is not a number"),
+        (b"inf ", "RescaleSlope (0028,1053) 'inf' must be a positive finite number"),
+    ],
+    ids=["zero", "negative", "unparsable", "infinite"],
+)
+def test_an_unusable_rescale_slope_refuses_the_series_naming_the_file_and_tag(tmp_path, raw, message):
+    """Regression: slope 0 or unparsable was read as 1, a negative slope gave a negative SUV volume."""
+    folder = write_dicom_study(make_study(), tmp_path / "s", suv_tags=TAGS_70KG)
+    victim = folder / "PT" / "PT_0004.dcm"
+    ds = pydicom.dcmread(victim)
+    ds[0x00281053] = RawDataElement(Tag(0x00281053), "DS", len(raw), raw, 0, False, True)
+    ds.save_as(victim)
+    with pytest.raises(ReadError) as refused:
+        read_dicom_study(folder)
+    assert str(refused.value) == f"{victim}: {message}"
+
+
+def test_an_unparsable_rescale_intercept_is_refused(tmp_path):
+    folder = write_dicom_study(make_study(), tmp_path / "s")
+    victim = folder / "CT" / "CT_0002.dcm"
+    ds = pydicom.dcmread(victim)
+    ds[0x00281052] = RawDataElement(Tag(0x00281052), "DS", 4, b"abc ", 0, False, True)
+    ds.save_as(victim)
+    with pytest.raises(ReadError) as refused:
+        read_dicom_study(folder)
+    assert str(refused.value) == f"{victim}: RescaleIntercept (0028,1052) 'abc' is not a finite number"
 
 
 def test_missing_weight_keeps_bqml_warns_once_and_names_the_tag(tmp_path):
@@ -215,8 +339,12 @@ def test_real_ct_slices_from_pydicom_pair_with_a_written_pet(tmp_path):
         expected.append(ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
     pet_folder = write_dicom_study(make_study(), tmp_path / "pet")
 
-    def real_frame(ds):
+    lowest_z = min(float(pydicom.dcmread(f).ImagePositionPatient[2]) for f in (pet_folder / "PT").iterdir())
+
+    def real_frame(ds):  # the CT's frame, and a position that covers the CT (readers refuse disjoint volumes)
         ds.FrameOfReferenceUID = template.FrameOfReferenceUID
+        x, y = (float(v) for v in template.ImagePositionPatient[:2])
+        ds.ImagePositionPatient = [x - 100.0, y - 100.0, float(ds.ImagePositionPatient[2]) - lowest_z - 80.0]
 
     edit_series(pet_folder, "PT", real_frame)
     shutil.copytree(pet_folder / "PT", folder / "PT")

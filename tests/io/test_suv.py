@@ -14,11 +14,13 @@ import datetime as dt
 import pytest
 
 from vipet.io.suv import (
+    SUVScale,
     combine,
     injection_datetime,
     parse_da,
     parse_dt,
     parse_tm,
+    refuse_implausible_suv_max,
     scan_start,
     suv_scale,
 )
@@ -69,11 +71,68 @@ def test_start_time_alone_uses_the_scan_day():
     assert result.trace["injection_moved_to_previous_day"] is False
 
 
-def test_scan_after_midnight_puts_injection_on_the_previous_day():
-    result = scale(series_date="20200102", series_time="002000", start_time="233000")
+def test_scan_after_midnight_with_a_start_datetime_on_the_previous_day_is_accepted():
+    result = scale(series_date="20200102", series_time="002000", start_datetime="20200101233000", start_time="233000")
     assert result.trace["injection"] == "2020-01-01T23:30:00"
-    assert result.trace["injection_moved_to_previous_day"] is True
     assert result.factor == pytest.approx(FACTOR_50_MIN, rel=1e-4)
+
+
+def test_a_start_time_later_than_the_scan_is_refused_not_moved_to_the_previous_day():
+    """Regression: 11:00 injection, 10:00 scan read as 23 h uptake (SUV ~6,000x too high) before."""
+    result = scale(start_time="110000")
+    assert (result.unit, result.factor) == (BQML, None)
+    assert result.note == (
+        "RadiopharmaceuticalStartTime (0018,1072) gives injection 2020-01-01T11:00:00, scan start "
+        "2020-01-01T10:00:00 (SeriesDate/SeriesTime): injection is 3600 s after the scan start: an injection "
+        "must precede the scan; a StartTime has no date: an injection the day before needs "
+        "RadiopharmaceuticalStartDateTime (0018,1078)")
+    assert result.trace["injection_moved_to_previous_day"] is False
+    # also just after midnight: without a date nothing says the injection was the day before
+    midnight = scale(series_date="20200102", series_time="002000", start_time="233000")
+    assert midnight.factor is None and "a StartTime has no date" in midnight.note
+
+
+def test_an_uptake_time_outside_the_window_is_refused_naming_the_times():
+    result = scale(start_datetime="20191231090000")  # 25 h before the scan
+    assert (result.unit, result.factor) == (BQML, None)
+    assert result.note == ("RadiopharmaceuticalStartDateTime (0018,1078) gives injection 2019-12-31T09:00:00, scan "
+                           "start 2020-01-01T10:00:00 (SeriesDate/SeriesTime): uptake time 25.0 h exceeds 6 h "
+                           "(injection or scan date/time wrong?)")
+    assert scale(start_datetime="20200101040000").factor is not None  # 6 h exactly is inside
+
+
+@pytest.mark.parametrize(
+    ("changes", "note"),
+    [
+        ({"weight_kg": 70000.0}, "PatientWeight (0010,1030): patient weight 70000 kg is outside 2-350 kg: likely grams"),
+        ({"total_dose_bq": 370.0}, "RadionuclideTotalDose (0018,1074): injected dose 370 Bq is outside 5e+06-2e+09 Bq: "
+                                   "likely MBq"),
+        ({"half_life_s": 109.77}, "RadionuclideHalfLife (0018,1075): half-life 109.77 s is outside 60-432000 s or is "
+                                  "F-18's 109.8: likely minutes"),
+        ({"weight_kg": float("inf")}, "PatientWeight (0010,1030): patient weight inf kg is not a positive finite number"),
+    ],
+    ids=["grams", "MBq", "minutes", "infinite"],
+)
+def test_unit_errors_refuse_suv_naming_the_likely_unit(changes, note):
+    """Regression: these gave SUVmax 3e4 to 1.6e11 with no note."""
+    result = scale(start_time="090000", **changes)
+    assert (result.unit, result.factor, result.note) == (BQML, None, note)
+
+
+def test_admin_decay_does_not_need_a_plausible_half_life_or_times():
+    result = scale(decay_correction="ADMIN", half_life_s=109.77, start_time="110000")
+    assert result.factor == pytest.approx(FACTOR_ADMIN, rel=1e-4)
+
+
+@pytest.mark.parametrize(("units", "kept"), [("BQML", BQML), ("CNTS", CNTS), ("GML", UNKNOWN_UNIT)])
+def test_an_implausible_suv_max_refuses_the_scale_keeping_the_stored_unit(units, kept):
+    computed = SUVScale(SUV_BW, 0.5, None, {"units": units})
+    refused = refuse_implausible_suv_max(computed, 3e4)
+    assert (refused.unit, refused.factor) == (kept, None)
+    assert refused.note == ("whole-volume SUVmax 30000 exceeds 200: check the weight (kg), dose (Bq) and "
+                            "half-life (s) units")
+    assert refused.trace["refused_suv_max"] == 3e4 and computed.trace == {"units": units}
+    assert refuse_implausible_suv_max(computed, 150.0) is computed
 
 
 def test_series_time_later_than_acquisition_uses_earliest_acquisition():
@@ -157,5 +216,6 @@ def test_scan_start_and_injection_helpers():
     series = dt.datetime(2020, 1, 2, 0, 20)
     assert scan_start(series, []) == (series, "SeriesDate/SeriesTime")
     assert scan_start(None, [series])[0] == series
-    moment, source, moved = injection_datetime(None, "001000", series)
-    assert moment == dt.datetime(2020, 1, 2, 0, 10) and not moved and "StartTime" in source
+    moment, source = injection_datetime(None, "001000", series)
+    assert moment == dt.datetime(2020, 1, 2, 0, 10) and "StartTime" in source
+    assert injection_datetime(None, "233000", series)[0] == dt.datetime(2020, 1, 2, 23, 30)  # never moved

@@ -7,6 +7,17 @@ per slice. PET becomes SUVbw through `vipet.io.suv`, or stays in Bq/mL (or count
 `study.suv_note` naming the missing tag and one `SUVUnavailableWarning`. Files that are not DICOM
 and DICOM objects without pixels (SR, RTSTRUCT, ...) are skipped with a note; ambiguous input (two
 PET series, PET and CT in different frames of reference) is an error rather than a guess.
+
+Geometry is right or refused (`ReadError`, one line naming the file or series): a series with fewer
+voxels than `plausibility.MIN_SHAPE`, a PixelSpacing that is zero, negative or absurd, a
+RescaleSlope that is not a positive finite number, and a slice gap are all refused. A gap is a step
+between consecutive slices along the slice normal that differs from the median step by more than
+`GAP_TOLERANCE` (10 % of the median or 0.1 mm, whichever is larger): a missing or unreadable slice,
+which reading at the mean spacing would hide by misplacing every slice after it. Filling the gap
+by interpolation is not exact, so the series is refused instead. A PET series whose slice count
+differs from its NumberOfSlices tag (a lost end slice) and a file that looks like DICOM but
+cannot be parsed are refused too, never silently dropped. An implausible PatientSize or
+PatientWeight is dropped from `Study.patient` with a note (the weight also refuses SUV).
 """
 
 from __future__ import annotations
@@ -25,8 +36,10 @@ from pydicom.errors import InvalidDicomError
 from vipet.errors import ReadError, ReportError
 from vipet.io.dicom_write import PHILIPS_CREATOR, write_dicom_study
 from vipet.io.orient import canonicalize, head_first_from_affine, spacing_from_affine
+from vipet.io.checks import check_pair
+from vipet.io.plausibility import height_problem, shape_problem, slope_problem, spacing_problem, weight_problem
 from vipet.io.ref import DICOM, path_hash_key, study_key
-from vipet.io.suv import SUVScale, combine, parse_da, parse_dt, suv_scale
+from vipet.io.suv import SUVScale, combine, parse_da, parse_dt, refuse_implausible_suv_max, suv_scale
 from vipet.schema import Report
 from vipet.study import HU, Patient, Study, Volume
 
@@ -34,6 +47,9 @@ __all__ = ["read_dicom_study", "write_dicom_study", "SUVUnavailableWarning", "SI
 
 log = logging.getLogger(__name__)
 SIDECAR_NAMES = {"report.json", "report_en.json"}
+# A step between consecutive slices may differ from the median step by this fraction or these mm
+# (whichever is larger) before it counts as a gap: a missing slice doubles the step.
+GAP_TOLERANCE = (0.10, 0.1)
 
 
 class SUVUnavailableWarning(UserWarning):
@@ -50,16 +66,19 @@ def read_dicom_study(folder: str | Path) -> Study:
     pet_uid, ct_uid = _pick_series(folder, series, notes)
     pet_sets, ct_sets = series[pet_uid], series[ct_uid]
 
-    ct_values, ct_affine, ct_order = _stack(ct_sets, "CT", notes)
+    ct_values, ct_affine, ct_order = _stack(ct_sets, "CT", notes, ct_uid)
     ct_hu = _as_hu(ct_values)
     ct_hu, ct_affine = canonicalize(ct_hu, ct_affine)
 
-    pet_values, pet_affine, pet_order = _stack(pet_sets, "PT", notes)
+    pet_values, pet_affine, pet_order = _stack(pet_sets, "PT", notes, pet_uid)
     pet_sets = [pet_sets[i] for i in pet_order[0]]
     scale = _suv_scale(pet_sets)
     if scale.factor is not None:
         factor = np.asarray(scale.factor, dtype=np.float64)
-        pet_values = pet_values * (factor[:, None, None] if factor.ndim == 1 else factor)
+        suv = pet_values * (factor[:, None, None] if factor.ndim == 1 else factor)
+        scale = refuse_implausible_suv_max(scale, float(suv.max()) if suv.size else 0.0)
+        if scale.factor is not None:
+            pet_values = suv
     pet_array, pet_affine = canonicalize(pet_values.astype(np.float32), pet_affine)
 
     head_first = head_first_from_affine(ct_affine)
@@ -70,6 +89,8 @@ def read_dicom_study(folder: str | Path) -> Study:
         pet_affine[:3, 3] += pet_affine[:3, 0] * (pet_array.shape[0] - 1)
         pet_affine[:3, 0] *= -1
         notes.append("PET slices ran the other way from CT; reversed to match the CT")
+    # the checks every reader shares: finite, not degenerate, not swapped, overlapping in patient space
+    check_pair(ct_hu, pet_array, ct_sets[0].vipet_path, pet_sets[0].vipet_path, ct_affine, pet_affine)
     if scale.note:
         message = f"{folder}: SUV unavailable, PET kept in {scale.unit}: {scale.note}"
         warnings.warn(message, SUVUnavailableWarning, stacklevel=2)
@@ -81,7 +102,7 @@ def read_dicom_study(folder: str | Path) -> Study:
         key=_key(first, folder),
         ct=Volume(ct_hu, spacing_from_affine(ct_affine), HU, ct_affine),
         pet=Volume(pet_array, spacing_from_affine(pet_affine), scale.unit, pet_affine),
-        patient=_patient(first),
+        patient=_patient(first, notes),
         study_date=parse_da(first.get("StudyDate")) or parse_da(first.get("SeriesDate")),
         report=report,
         report_en=_sidecar_json(folder / "report_en.json", notes),
@@ -109,12 +130,16 @@ def _scan(folder: Path, notes: list[str]) -> dict[str, list[pydicom.Dataset]]:
             continue
         try:
             ds = pydicom.dcmread(path, defer_size="64 KB")
-        except InvalidDicomError:
+        except InvalidDicomError as exc:
+            if _looks_like_dicom(path):  # a damaged slice must not vanish from its series unnoticed
+                raise ReadError(f"damaged DICOM file ({exc.__class__.__name__}: {exc})", path) from None
             notes.append(f"ignored non-DICOM file {rel}")
             continue
         except Exception as exc:  # pydicom raises many types for damaged files
             raise ReadError(f"damaged DICOM file ({exc.__class__.__name__}: {exc})", path) from None
         modality = str(ds.get("Modality", "")).upper()
+        if "PixelData" not in ds and modality in ("CT", "PT") and "ImagePositionPatient" in ds:
+            raise ReadError(f"{modality} image slice without PixelData (7FE0,0010)", path)
         if "PixelData" not in ds:
             notes.append(f"ignored non-image DICOM object {rel} (Modality {modality or 'missing'})")
             continue
@@ -162,10 +187,18 @@ def _pick_series(folder: Path, series: dict[str, list[pydicom.Dataset]], notes: 
 
 
 def _stack(
-    datasets: list[pydicom.Dataset], modality: str, notes: list[str]
+    datasets: list[pydicom.Dataset], modality: str, notes: list[str], uid: str
 ) -> tuple[np.ndarray, np.ndarray, tuple[list[int], str]]:
     """Rescaled values (n, rows, cols) in slice order, their affine, and (order, how it was chosen)."""
     first = datasets[0]
+    series_dir = first.vipet_path.parent
+    if modality == "PT" and first.get("NumberOfSlices") not in (None, ""):
+        if _number(first.get("NumberOfSlices")) != len(datasets):
+            raise ReadError(f"PT series {uid} has {len(datasets)} slices but NumberOfSlices (0054,0081) says "
+                            f"{first.get('NumberOfSlices')}: a slice is missing or unreadable", series_dir)
+    rows, columns = (int(_number(first.get(keyword)) or 0) for keyword in ("Rows", "Columns"))
+    if (problem := shape_problem((len(datasets), rows, columns))) is not None:
+        raise ReadError(f"{modality} series {uid}: {problem}", series_dir)
     geometry = [_geometry(ds) for ds in datasets]
     row_cos, col_cos, pixel_spacing, shape = geometry[0][1:]
     for ds, (_, rc, cc, ps, sh) in zip(datasets, geometry):
@@ -191,9 +224,9 @@ def _stack(
     if len(steps) and np.any(np.abs(steps) < 1e-3):
         dup = datasets[order[int(np.argmin(np.abs(steps))) + 1]]
         raise ReadError(f"two {modality} slices at the same position (multi-frame or multi-phase series?)", dup.vipet_path)
+    _refuse_gaps(datasets, order, sorted_along, modality, uid)
 
-    rescale = [(_number(datasets[i].get("RescaleSlope")) or 1.0, _number(datasets[i].get("RescaleIntercept")) or 0.0)
-               for i in order]
+    rescale = [_rescale(datasets[i]) for i in order]
     # Whole-number slopes and intercepts (every CT scanner) stay in integers: exact and a third of the work.
     integral = all(float(a).is_integer() and float(b).is_integer() for a, b in rescale)
     values = np.empty((len(order), shape[0], shape[1]), dtype=np.int32 if integral else np.float64)
@@ -215,16 +248,52 @@ def _stack(
     affine[:3, 2] = row_cos * pixel_spacing[1]
     affine[:3, 1] = col_cos * pixel_spacing[0]
     affine[:3, 3] = positions[order[0]]
-    if len(order) > 1:
-        affine[:3, 0] = (positions[order[-1]] - positions[order[0]]) / (len(order) - 1)
-        step = float(np.linalg.norm(affine[:3, 0]))
-        if np.max(np.abs(np.abs(steps) - step)) > max(0.01 * step, 0.01):
-            notes.append(f"{modality} slice spacing is irregular ({np.abs(steps).min():.3f}..{np.abs(steps).max():.3f} mm);"
-                         f" the mean {step:.3f} mm is used")
-    else:
-        thickness = float(first.get("SpacingBetweenSlices", 0) or first.get("SliceThickness", 0) or 1.0)
-        affine[:3, 0] = -normal * thickness if normal[2] > 0 else normal * thickness
+    affine[:3, 0] = (positions[order[-1]] - positions[order[0]]) / (len(order) - 1)  # at least 2 (MIN_SHAPE)
+    step = float(np.linalg.norm(affine[:3, 0]))
+    if (problem := spacing_problem((step,))) is not None:
+        raise ReadError(f"{modality} series {uid}: slice step: {problem}", series_dir)
+    if np.max(np.abs(np.abs(steps) - step)) > max(0.01 * step, 0.01):
+        notes.append(f"{modality} slice spacing is irregular ({np.abs(steps).min():.3f}..{np.abs(steps).max():.3f} mm);"
+                     f" the mean {step:.3f} mm is used")
     return values, affine, ([int(i) for i in order], how)
+
+
+def _refuse_gaps(datasets: list[pydicom.Dataset], order: list[int], sorted_along: np.ndarray, modality: str,
+                 uid: str) -> None:
+    """`ReadError` naming the series and the position of the first step that is not the median step.
+
+    A missing slice would otherwise be absorbed into a mean spacing, shifting every later slice.
+    """
+    steps = np.abs(np.diff(sorted_along))
+    if len(steps) < 2:
+        return
+    median = float(np.median(steps))
+    fraction, millimetres = GAP_TOLERANCE
+    tolerance = max(fraction * median, millimetres)
+    off = np.flatnonzero(np.abs(steps - median) > tolerance)
+    if off.size:
+        k = int(off[0])
+        after = datasets[order[k + 1]]
+        raise ReadError(
+            f"{modality} series {uid} has a slice gap: step {steps[k]:.3f} mm between positions "
+            f"{sorted_along[k]:.3f} and {sorted_along[k + 1]:.3f} mm along the slice normal, median step "
+            f"{median:.3f} mm (tolerance {tolerance:.3f} mm): a missing or unreadable slice",
+            after.vipet_path,
+        )
+
+
+def _rescale(ds: pydicom.Dataset) -> tuple[float, float]:
+    """(RescaleSlope, RescaleIntercept) of one slice: absent means 1 and 0; anything unusable is refused."""
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope in (None, ""):
+        slope = 1.0
+    elif (problem := slope_problem(slope)) is not None:
+        raise ReadError(problem, ds.vipet_path)
+    if intercept in (None, ""):
+        intercept = 0.0
+    elif (number := _number(intercept)) is None or not np.isfinite(number):
+        raise ReadError(f"RescaleIntercept (0028,1052) {intercept!r} is not a finite number", ds.vipet_path)
+    return float(slope), float(intercept)
 
 
 def _geometry(ds: pydicom.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[int, int]]:
@@ -235,14 +304,36 @@ def _geometry(ds: pydicom.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
             raise ReadError(f"{keyword} {tag} missing", ds.vipet_path)
     if int(ds.get("NumberOfFrames", 1) or 1) > 1:
         raise ReadError("multi-frame images are not supported (expected one slice per file)", ds.vipet_path)
-    orientation = np.array([float(v) for v in ds.ImageOrientationPatient])
-    return (
-        np.array([float(v) for v in ds.ImagePositionPatient]),
-        orientation[:3],
-        orientation[3:],
-        np.array([float(v) for v in ds.PixelSpacing]),
-        (int(ds.Rows), int(ds.Columns)),
-    )
+    position = _numbers(ds, "ImagePositionPatient (0020,0032)", ds.ImagePositionPatient, 3)
+    orientation = _numbers(ds, "ImageOrientationPatient (0020,0037)", ds.ImageOrientationPatient, 6)
+    row_cos, col_cos = orientation[:3], orientation[3:]
+    if (abs(np.linalg.norm(row_cos) - 1) > 1e-2 or abs(np.linalg.norm(col_cos) - 1) > 1e-2
+            or abs(float(row_cos @ col_cos)) > 1e-2):
+        raise ReadError(f"ImageOrientationPatient (0020,0037) {orientation.tolist()} is not two orthogonal unit vectors",
+                        ds.vipet_path)
+    pixel_spacing = _numbers(ds, "PixelSpacing (0028,0030)", ds.PixelSpacing, 2)
+    if (problem := spacing_problem(tuple(float(v) for v in pixel_spacing))) is not None:
+        raise ReadError(f"PixelSpacing (0028,0030): {problem}", ds.vipet_path)
+    return position, row_cos, col_cos, pixel_spacing, (int(ds.Rows), int(ds.Columns))
+
+
+def _numbers(ds: pydicom.Dataset, tag: str, value: Any, count: int) -> np.ndarray:
+    """A multi-valued numeric tag as floats, or a `ReadError` naming the tag (never a guessed value)."""
+    items = [value] if isinstance(value, (str, int, float)) else list(value)
+    parsed = [_number(v) for v in items]
+    if len(parsed) != count or any(v is None or not np.isfinite(v) for v in parsed):
+        shown = "\\".join(str(v) for v in items)
+        raise ReadError(f"{tag} {shown!r} is not {count} finite numbers", ds.vipet_path)
+    return np.array(parsed, dtype=np.float64)
+
+
+def _looks_like_dicom(path: Path) -> bool:
+    """A file named .dcm or carrying the DICM marker: unreadable means damaged, not 'some other file'."""
+    if path.suffix.lower() in (".dcm", ".dicom"):
+        return True
+    with path.open("rb") as handle:
+        head = handle.read(132)
+    return head[128:132] == b"DICM"
 
 
 def _as_hu(values: np.ndarray) -> np.ndarray:
@@ -316,14 +407,19 @@ def _multi(value: Any) -> list[str]:
     return [str(v) for v in value]
 
 
-def _patient(ds: pydicom.Dataset) -> Patient:
+def _patient(ds: pydicom.Dataset, notes: list[str]) -> Patient:
+    """Patient metadata; an implausible height or weight is dropped with a note, never carried on."""
     sex = str(ds.get("PatientSex", "")).strip().upper()
-    return Patient(
-        id=str(ds.get("PatientID", "")).strip(),
-        sex=sex if sex in ("M", "F") else None,
-        height_m=_number(ds.get("PatientSize")) or None,
-        weight_kg=_number(ds.get("PatientWeight")) or None,
-    )
+    height = _number(ds.get("PatientSize")) or None
+    if (problem := height_problem(height)) is not None:
+        notes.append(f"PatientSize (0010,1020): {problem}; height dropped")
+        height = None
+    weight = _number(ds.get("PatientWeight")) or None
+    if (problem := weight_problem(weight)) is not None:
+        notes.append(f"PatientWeight (0010,1030): {problem}; weight dropped")
+        weight = None
+    return Patient(id=str(ds.get("PatientID", "")).strip(), sex=sex if sex in ("M", "F") else None,
+                   height_m=height, weight_kg=weight)
 
 
 def _key(ds: pydicom.Dataset, folder: Path) -> str:

@@ -12,7 +12,8 @@ The ranges are deliberately wide (they catch unit errors, not unusual patients):
 - half-life 60 s-5 days (F-18: 6586.2 s);
 - uptake time (injection to scan start) 0-6 h; an injection after the scan is refused;
 - whole-volume PET SUVmax at most 200 (bladder and brain stay well below);
-- voxel spacing 0.05-50 mm, finite; a DICOM RescaleSlope must be a positive finite number.
+- voxel spacing 0.05-100 mm, finite; a DICOM RescaleSlope must be a positive finite number.
+- a volume has at least MIN_SHAPE = (2, 4, 4) voxels along (slices, rows, columns).
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ DOSE_BQ = (5e6, 2e9)
 HALF_LIFE_S = (60.0, 5 * 86400.0)
 UPTAKE_S = (0.0, 6 * 3600.0)
 SUV_MAX = 200.0
-SPACING_MM = (0.05, 50.0)
+SPACING_MM = (0.05, 100.0)  # wide: the io tests' 8x8 PET over 500 mm has 62.5 mm voxels
+# Smallest usable volume (slices, rows, columns): a single slice or an in-plane grid under 4x4 is a
+# localizer, a thumbnail or a broken export (1x1x1), never a PET/CT study. Deliberately low: the tests'
+# tiny studies (6x6 PET) must still read, and any real PET has at least 64x64.
+MIN_SHAPE = (2, 4, 4)
 
 
 def _finite(value: float | None) -> bool:
@@ -130,4 +135,13 @@ def spacing_problem(spacing: tuple[float, ...]) -> str | None:
     bad = [s for s in spacing if not _finite(s) or not low <= float(s) <= high]
     if bad:
         return f"voxel spacing {tuple(float(s) for s in spacing)} mm has values outside {low:g}-{high:g} mm"
+    return None
+
+
+def shape_problem(shape: tuple[int, ...]) -> str | None:
+    """Why a volume shape (slices, rows, columns) is too small to be a study (see MIN_SHAPE); None if fine."""
+    dims = tuple(int(n) for n in shape)
+    if len(dims) != len(MIN_SHAPE) or any(n < low for n, low in zip(dims, MIN_SHAPE)):
+        low = "x".join(str(n) for n in MIN_SHAPE)
+        return f"volume shape {dims} is below the minimum {low} (slices x rows x columns)"
     return None

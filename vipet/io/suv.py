@@ -6,6 +6,16 @@ injection to scan start (DecayCorrection START) or D = dose (ADMIN). The reader 
 activity by `SUVScale.factor`; when a rule cannot be met the factor is None, the activity is kept in
 its own unit and `note` names the missing or refusing tag. Nothing is guessed: no default weight,
 dose or half-life. Every input and intermediate goes into `trace` for the study's provenance.
+
+Every number is also checked against the ranges of `vipet.io.plausibility`, because a unit error
+(weight in grams, dose in MBq, half-life in minutes) gives an SUV wrong by orders of magnitude that
+nothing later can notice: such a study keeps its activity, and `note` names the tag, the value and
+the likely unit. The injection must precede the scan start by an uptake time inside
+`plausibility.UPTAKE_S`. A RadiopharmaceuticalStartTime carries no date, so it is placed on the
+scan's day and never moved: an injection on the previous day (a scan just after midnight) needs a
+RadiopharmaceuticalStartDateTime that says so. (Moving a later time of day to the previous day
+turned a clock or typing error into an SUV thousands of times too high.) Finally the reader passes
+the whole-volume SUVmax to `refuse_implausible_suv_max`.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from vipet.io.plausibility import dose_problem, half_life_problem, suv_max_problem, uptake_problem, weight_problem
 from vipet.study import BQML, CNTS, SUV_BW, UNKNOWN_UNIT
 
 F18_HALF_LIFE_S = 6586.2
@@ -100,25 +111,21 @@ def scan_start(
     return series_datetime, "SeriesDate/SeriesTime"
 
 
-def injection_datetime(
-    start_datetime: Any, start_time: Any, scan: dt.datetime
-) -> tuple[dt.datetime | None, str, bool]:
-    """(injection moment, which tag gave it, whether it was moved to the previous day).
+def injection_datetime(start_datetime: Any, start_time: Any, scan: dt.datetime) -> tuple[dt.datetime | None, str]:
+    """(injection moment, which tag gave it).
 
-    StartDateTime carries its own date. StartTime has none: it is placed on the scan's day, and a
-    time of day later than the scan start means the injection was before midnight the day before.
+    StartDateTime carries its own date. StartTime has none: it is placed on the scan's day and
+    never moved, so a time of day later than the scan start reads as an injection after the scan
+    (refused by `suv_scale`): only a StartDateTime can say the injection was the day before.
     """
     if start_datetime not in (None, ""):
         parsed = parse_dt(start_datetime)
         if parsed is not None:
-            return parsed, TAG_START_DT, False
+            return parsed, TAG_START_DT
     time = parse_tm(start_time)
     if time is None:
-        return None, "none", False
-    moment = dt.datetime.combine(scan.date(), time)
-    if moment > scan:
-        return moment - dt.timedelta(days=1), TAG_START_TM, True
-    return moment, TAG_START_TM, False
+        return None, "none"
+    return dt.datetime.combine(scan.date(), time), TAG_START_TM
 
 
 def decayed_dose(total_dose_bq: float, half_life_s: float, elapsed_s: float) -> float:
@@ -172,11 +179,15 @@ def suv_scale(
         return SUVScale(BQML, None, f"{TAG_WEIGHT} missing", trace)
     if not weight_kg > 0:
         return SUVScale(BQML, None, f"{TAG_WEIGHT} is {weight_kg}, not a positive weight", trace)
+    if (problem := weight_problem(weight_kg)) is not None:
+        return SUVScale(BQML, None, f"{TAG_WEIGHT}: {problem}", trace)
     trace["total_dose_bq"] = total_dose_bq
     if total_dose_bq is None:
         return SUVScale(BQML, None, f"{TAG_DOSE} missing", trace)
     if not total_dose_bq > 0:
         return SUVScale(BQML, None, f"{TAG_DOSE} is {total_dose_bq}, not a positive dose", trace)
+    if (problem := dose_problem(total_dose_bq)) is not None:
+        return SUVScale(BQML, None, f"{TAG_DOSE}: {problem}", trace)
     decay = str(decay_correction or "").strip().upper()
     trace["decay_correction"] = decay or None
     if decay == "ADMIN":
@@ -192,6 +203,8 @@ def suv_scale(
         return SUVScale(BQML, None, f"{TAG_HALF_LIFE} missing", trace)
     if not half_life_s > 0:
         return SUVScale(BQML, None, f"{TAG_HALF_LIFE} is {half_life_s}, not a positive time", trace)
+    if (problem := half_life_problem(half_life_s)) is not None:
+        return SUVScale(BQML, None, f"{TAG_HALF_LIFE}: {problem}", trace)
     series_dt = combine(series_date, series_time)
     scan, scan_source = scan_start(series_dt, list(acquisition_datetimes))
     trace.update(series_datetime=_iso(series_dt), scan_start=_iso(scan), scan_start_source=scan_source)
@@ -199,23 +212,39 @@ def suv_scale(
         trace["earliest_acquisition"] = _iso(min(acquisition_datetimes))
     if scan is None:
         return SUVScale(BQML, None, f"{TAG_SERIES} missing and no AcquisitionDate/Time to stand in", trace)
-    injection, source, previous_day = injection_datetime(start_datetime, start_time, scan)
+    injection, source = injection_datetime(start_datetime, start_time, scan)
     trace.update(
         start_datetime_tag=str(start_datetime) if start_datetime else None,
         start_time_tag=str(start_time) if start_time else None,
         injection=_iso(injection),
         injection_source=source,
-        injection_moved_to_previous_day=previous_day,
+        injection_moved_to_previous_day=False,  # never: see the module docstring
     )
     if injection is None:
         return SUVScale(BQML, None, f"{TAG_START_TM} and {TAG_START_DT} missing", trace)
     elapsed = (scan - injection).total_seconds()
     trace["elapsed_s"] = elapsed
-    if elapsed < 0:
-        return SUVScale(BQML, None, f"{source} is {-elapsed:.0f} s after the scan start", trace)
+    if (problem := uptake_problem(elapsed)) is not None:
+        note = f"{source} gives injection {_iso(injection)}, scan start {_iso(scan)} ({scan_source}): {problem}"
+        if source == TAG_START_TM and elapsed < 0:
+            note += f"; a StartTime has no date: an injection the day before needs {TAG_START_DT}"
+        return SUVScale(BQML, None, note, trace)
     dose_at_scan = decayed_dose(total_dose_bq, half_life_s, elapsed)
     trace.update(method="DecayCorrection START: dose decayed from injection to scan start", dose_at_scan_bq=dose_at_scan)
     return _finish(float(weight_kg), dose_at_scan, trace)
+
+
+def refuse_implausible_suv_max(scale: SUVScale, suv_max: float) -> SUVScale:
+    """`scale` unchanged, or refused when the SUVmax it would give is implausible (a unit error upstream).
+
+    A refused scale keeps the unit the values were stored in (Bq/mL or counts; UNKNOWN for a GML
+    series, whose values claim to be SUV but cannot be), so no SUV reaches a later stage.
+    """
+    if scale.factor is None or (problem := suv_max_problem(suv_max)) is None:
+        return scale
+    unit = {"BQML": BQML, "CNTS": CNTS}.get(str(scale.trace.get("units")), UNKNOWN_UNIT)
+    trace = scale.trace | {"refused_suv_max": float(suv_max)}
+    return SUVScale(unit, None, f"whole-volume {problem}", trace)
 
 
 def _finish(weight_kg: float, dose_at_scan_bq: float, trace: dict[str, Any]) -> SUVScale:
