@@ -37,50 +37,37 @@ def _finite(value: float | None) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(float(value))
 
 
+def _range_problem(what: str, value: float | None, unit: str, bounds: tuple[float, float],
+                   unit_errors: tuple[tuple[float, str], ...]) -> str | None:
+    """Why `value` (in `unit`) lies outside `bounds`; `unit_errors` are (factor, name) pairs: a value
+    inside `bounds` scaled by `factor` is named as that unit error ("likely grams"). None if fine."""
+    if value is None:
+        return None
+    if not _finite(value) or value <= 0:
+        return f"{what} {value!r} {unit} is not a positive finite number"
+    low, high = bounds
+    if low <= value <= high:
+        return None
+    outside = f"{what} {value:g} {unit} is outside {low:g}-{high:g} {unit}"
+    for factor, name in unit_errors:
+        if low * factor <= value <= high * factor:
+            return f"{outside}: likely {name}"
+    return outside
+
+
 def weight_problem(kg: float | None) -> str | None:
-    """Why a patient weight (kg) is not plausible, naming grams or pounds-free nonsense; None if fine."""
-    if kg is None:
-        return None
-    if not _finite(kg) or kg <= 0:
-        return f"patient weight {kg!r} kg is not a positive finite number"
-    low, high = WEIGHT_KG
-    if low <= kg <= high:
-        return None
-    if low * 1000 <= kg <= high * 1000:
-        return f"patient weight {kg:g} kg is outside {low:g}-{high:g} kg: likely grams"
-    return f"patient weight {kg:g} kg is outside {low:g}-{high:g} kg"
+    """Why a patient weight (kg) is not plausible, naming grams; None if fine."""
+    return _range_problem("patient weight", kg, "kg", WEIGHT_KG, ((1000.0, "grams"),))
 
 
 def height_problem(m: float | None) -> str | None:
     """Why a patient height (m) is not plausible, naming centimetres or millimetres; None if fine."""
-    if m is None:
-        return None
-    if not _finite(m) or m <= 0:
-        return f"patient height {m!r} m is not a positive finite number"
-    low, high = HEIGHT_M
-    if low <= m <= high:
-        return None
-    if low * 100 <= m <= high * 100:
-        return f"patient height {m:g} m is outside {low:g}-{high:g} m: likely centimetres"
-    if low * 1000 <= m <= high * 1000:
-        return f"patient height {m:g} m is outside {low:g}-{high:g} m: likely millimetres"
-    return f"patient height {m:g} m is outside {low:g}-{high:g} m"
+    return _range_problem("patient height", m, "m", HEIGHT_M, ((100.0, "centimetres"), (1000.0, "millimetres")))
 
 
 def dose_problem(bq: float | None) -> str | None:
     """Why an injected dose (Bq) is not plausible, naming MBq or kBq; None if fine."""
-    if bq is None:
-        return None
-    if not _finite(bq) or bq <= 0:
-        return f"injected dose {bq!r} Bq is not a positive finite number"
-    low, high = DOSE_BQ
-    if low <= bq <= high:
-        return None
-    if low / 1e6 <= bq <= high / 1e6:
-        return f"injected dose {bq:g} Bq is outside {low:g}-{high:g} Bq: likely MBq"
-    if low / 1e3 <= bq <= high / 1e3:
-        return f"injected dose {bq:g} Bq is outside {low:g}-{high:g} Bq: likely kBq"
-    return f"injected dose {bq:g} Bq is outside {low:g}-{high:g} Bq"
+    return _range_problem("injected dose", bq, "Bq", DOSE_BQ, ((1e-6, "MBq"), (1e-3, "kBq")))
 
 
 def half_life_problem(seconds: float | None) -> str | None:
