@@ -37,6 +37,13 @@ def one_line(error: pytest.ExceptionInfo) -> str:
     return text
 
 
+def _set_tag(path, keyword, value) -> None:
+    """Rewrite one tag of one slice file (the damaged input each test needs)."""
+    ds = pydicom.dcmread(path)
+    setattr(ds, keyword, value)
+    ds.save_as(path)
+
+
 def test_gap_tolerance_is_documented():
     assert GAP_TOLERANCE == (0.10, 0.1)
 
@@ -118,9 +125,7 @@ def test_a_negative_zero_or_absurd_pixel_spacing_is_refused_naming_the_file(tmp_
     """Regression: a negative PixelSpacing flipped the image in-plane; zero gave a degenerate affine."""
     folder = write_dicom_study(make_study(), tmp_path / "s")
     victim = folder / "PT" / "PT_0001.dcm"
-    ds = pydicom.dcmread(victim)
-    ds.PixelSpacing = spacing
-    ds.save_as(victim)
+    _set_tag(victim, "PixelSpacing", spacing)
     with pytest.raises(ReadError) as refused:
         read_dicom_study(folder)
     assert one_line(refused) == (f"{victim}: PixelSpacing (0028,0030): voxel spacing {shown} mm has values "
@@ -130,9 +135,7 @@ def test_a_negative_zero_or_absurd_pixel_spacing_is_refused_naming_the_file(tmp_
 def test_an_unparsable_image_position_is_refused_naming_the_tag(tmp_path):
     folder = write_dicom_study(make_study(), tmp_path / "s")
     victim = folder / "CT" / "CT_0003.dcm"
-    ds = pydicom.dcmread(victim)
-    ds.ImagePositionPatient = ["1", "2"]
-    ds.save_as(victim)
+    _set_tag(victim, "ImagePositionPatient", ["1", "2"])
     with pytest.raises(ReadError) as refused:
         read_dicom_study(folder)
     assert one_line(refused) == f"{victim}: ImagePositionPatient (0020,0032) '1\\\\2' is not 3 finite numbers"
