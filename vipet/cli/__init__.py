@@ -356,6 +356,13 @@ def bench(
     typer.echo(f"run folder: {out} (report.html, metrics.json, leaderboard.csv, run.json)")
 
 
+# Commands of the larger tools live in their own modules, each with `register(app)`, so that a tool's
+# wiring stays beside nothing else and this file stays the pipeline's.
+from vipet.cli import commands as _commands_modules  # noqa: E402  (needs `app` and `_fail` above)
+
+_commands_modules.register_all(app)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
     app()
 

@@ -1,0 +1,1 @@
+"""The reading room (`vipet serve`): a local web workstation to view studies, draft, ask and review."""
