@@ -14,11 +14,11 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup
 
+from vipet.cli.common import PET_UNIT_HELP, fail as _fail
 from vipet.errors import VipetError
 
 # `vipet --help` reads like the data flow: the pipeline in order, then the tools.
 COMMAND_ORDER = ("synth", "info", "build", "train", "generate", "evaluate", "bench", "report", "vqa")
-PET_UNIT_HELP = "PET unit of NIfTI input (NIfTI keeps none; else study.json must record it): SUVbw, BQML, CNTS, VIMED_RAW or UNKNOWN."
 
 
 class _PipelineOrder(TyperGroup):
@@ -43,12 +43,6 @@ app = typer.Typer(
 def _commands() -> None:
     """Keep `vipet COMMAND ...` a command group even while only one command is registered
     (typer otherwise runs a lone command as the whole program and `vipet info PATH` fails)."""
-
-
-def _fail(exc: Exception) -> None:
-    """Print the one-line reason and exit non-zero; used for every expected error."""
-    typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(code=1)
 
 
 @app.command()
@@ -358,7 +352,7 @@ def bench(
 
 # Commands of the larger tools live in their own modules, each with `register(app)`, so that a tool's
 # wiring stays beside nothing else and this file stays the pipeline's.
-from vipet.cli import commands as _commands_modules  # noqa: E402  (needs `app` and `_fail` above)
+from vipet.cli import commands as _commands_modules  # noqa: E402  (needs `app` above)
 
 _commands_modules.register_all(app)
 
