@@ -56,3 +56,7 @@ class TrainError(VipetError):
 
 class BenchError(VipetError):
     """The end-to-end benchmark cannot run or verify (app layer)."""
+
+
+class InteropError(VipetError):
+    """A hospital output (JSON, DICOM SR, FHIR) cannot be written or a PACS cannot be used (interop layer)."""
