@@ -35,6 +35,7 @@ from vipet.imaging.regions import RegionSplit
 from vipet.imaging.resample import Grid, resample_to_grid, same_field_of_view, sample_box
 from vipet.imaging.resize import Box
 from vipet.imaging.windows import MultiWindow
+from vipet.io.ref import DICOM
 from vipet.reports.regions import split_report
 from vipet.schema import IMAGE_REGIONS, SAMPLE_REGIONS, WHOLE
 from vipet.study import Study, Volume
@@ -155,6 +156,7 @@ def process_study(
         "key": study.key,
         "source": study.source,
         "source_meta": source_meta or {},
+        "source_uids": source_uids(study),
         "patient": {"id": study.patient.id, "sex": study.patient.sex, "height_m": study.patient.height_m,
                     "weight_kg": study.patient.weight_kg},
         "study_date": study.study_date.isoformat() if study.study_date else None,
@@ -187,6 +189,18 @@ def process_study(
         "timings_s": timings,
         **extras,
     }
+
+
+def source_uids(study: Study) -> dict[str, str | None] | None:
+    """The DICOM study and series a study was read from (None for other formats), so a report
+    written later (DICOM SR, FHIR) can reference them after the source folder is gone."""
+    prov = study.provenance
+    if prov.get("format") != DICOM:
+        return None
+    return {"study_instance_uid": prov.get("study_uid") or None,
+            "pet_series_uid": (prov.get("pet_series") or {}).get("uid") or None,
+            "ct_series_uid": (prov.get("ct_series") or {}).get("uid") or None,
+            "frame_of_reference_uid": prov.get("frame_of_reference") or None}
 
 
 def _require_sane(volume: Volume, name: str, where: str) -> None:
