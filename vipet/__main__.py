@@ -1,3 +1,5 @@
-from vipet.cli import app
+"""`python -m vipet`: the same entry as the `vipet` command, inside the CLI's error boundary."""
 
-app()
+from vipet.cli import main
+
+main()

@@ -22,8 +22,7 @@ import os
 import resource
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -34,6 +33,7 @@ from vipet.data.lesions import load_truth
 from vipet.data.manifest import manifest_rows, split_study, write_manifest
 from vipet.data.process import process_study
 from vipet.data.splits import make_splits
+from vipet.data.workers import worker_pool
 from vipet.errors import BuildError, VipetError
 from vipet.fsutil import atomic_dir, atomic_write_json
 from vipet.progress import progress_bar
@@ -228,8 +228,8 @@ def _run(tasks: list[tuple], workers: int, engine: str, ray_address: str | None)
         for task in tasks:
             yield build_one(*task)
         return
-    # spawn: workers start clean (no inherited threads or locks from the parent's progress bar)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    # spawn workers that die with this process (vipet.data.workers): a killed build leaves none behind
+    with worker_pool(workers) as pool:
         futures = {pool.submit(build_one, *task): task[0] for task in tasks}
         for future in as_completed(futures):
             ref = futures[future]

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vipet.errors import EvalError
+from vipet.io.jsonbounds import loads_bounded
 from vipet.hashing import sha256_file
 
 TASKS: tuple[str, ...] = ("report", "vqa")
@@ -77,7 +78,7 @@ def _raw_records(path: Path, text: str) -> list[tuple[str, Any]]:
         raise EvalError("empty predictions file", path)
     if stripped.startswith("["):
         try:
-            items = json.loads(text)
+            items = loads_bounded(text)
         except json.JSONDecodeError as exc:
             raise EvalError(f"not valid JSON (line {exc.lineno} column {exc.colno}: {exc.msg})", path) from None
         if not isinstance(items, list):
@@ -88,7 +89,7 @@ def _raw_records(path: Path, text: str) -> list[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            records.append((f"line {number}", json.loads(line)))
+            records.append((f"line {number}", loads_bounded(line)))
         except json.JSONDecodeError as exc:
             raise EvalError(f"line {number}: not valid JSON ({exc.msg})", path) from None
     return records

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +35,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from vipet.errors import ReadError, ReportError
+from vipet.io.jsonbounds import loads_bounded
 from vipet.io.dicom_write import PHILIPS_CREATOR, write_dicom_study
 from vipet.io.orient import canonicalize, head_first_from_affine, spacing_from_affine
 from vipet.io.checks import check_pair
@@ -115,6 +117,7 @@ def read_dicom_study(folder: str | Path) -> Study:
             "ct_series": {"uid": ct_uid, "slices": len(ct_sets), "order": ct_order[1]},
             "pet_series": {"uid": pet_uid, "slices": len(pet_sets), "order": pet_order[1]},
             "frame_of_reference": str(first.get("FrameOfReferenceUID", "")),
+            "study_uid": str(first.get("StudyInstanceUID", "")).strip(),
             "suv": scale.trace | {"result_unit": scale.unit, "note": scale.note},
         },
         notes=notes,
@@ -149,12 +152,33 @@ def _scan(folder: Path, notes: list[str]) -> dict[str, list[pydicom.Dataset]]:
         if "LOCALIZER" in [str(v).upper() for v in _multi(ds.get("ImageType"))]:
             notes.append(f"ignored localizer image {rel}")
             continue
-        uid = str(ds.get("SeriesInstanceUID", "")).strip()
-        if not uid:
-            raise ReadError("SeriesInstanceUID (0020,000E) missing", path)
+        uid = _series_uid(ds, path)
         ds.vipet_path = path  # remembered for error messages
         series[uid].append(ds)
     return series
+
+
+_UID = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+
+
+def _series_uid(ds: pydicom.Dataset, path: Path) -> str:
+    """The slice's SeriesInstanceUID, or a `ReadError` naming the file when it is missing or malformed
+    (corrupted UID bytes would otherwise split one series in two: "2 PET series found")."""
+    try:
+        with warnings.catch_warnings():  # pydicom warns about the invalid UI value; the error below says it
+            warnings.simplefilter("ignore")
+            raw = ds.get("SeriesInstanceUID", "")
+    except Exception as exc:  # pydicom decodes on access; damaged bytes raise several types
+        raise ReadError(f"series UID is malformed: SeriesInstanceUID (0020,000E) cannot be decoded "
+                        f"({exc.__class__.__name__})", path) from None
+    uid = str(raw if raw is not None else "").strip(" \x00")
+    if not uid:
+        raise ReadError("SeriesInstanceUID (0020,000E) missing", path)
+    if len(uid) > 64 or not _UID.fullmatch(uid):
+        shown = uid if len(uid) <= 80 else uid[:77] + "..."
+        raise ReadError(f"series UID is malformed: SeriesInstanceUID (0020,000E) {shown!r} is not digits "
+                        "separated by dots (at most 64 characters)", path)
+    return uid
 
 
 def _pick_series(folder: Path, series: dict[str, list[pydicom.Dataset]], notes: list[str]) -> tuple[str, str]:
@@ -314,7 +338,21 @@ def _geometry(ds: pydicom.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     pixel_spacing = _numbers(ds, "PixelSpacing (0028,0030)", ds.PixelSpacing, 2)
     if (problem := spacing_problem(tuple(float(v) for v in pixel_spacing))) is not None:
         raise ReadError(f"PixelSpacing (0028,0030): {problem}", ds.vipet_path)
-    return position, row_cos, col_cos, pixel_spacing, (int(ds.Rows), int(ds.Columns))
+    return position, row_cos, col_cos, pixel_spacing, _grid_size(ds)
+
+
+def _grid_size(ds: pydicom.Dataset) -> tuple[int, int]:
+    """(Rows, Columns) as positive integers, or a `ReadError` naming the tag (empty or damaged values)."""
+    sizes = []
+    for keyword, tag in (("Rows", "(0028,0010)"), ("Columns", "(0028,0011)")):
+        try:
+            size = int(ds.get(keyword))
+        except (TypeError, ValueError, OverflowError):  # missing, empty or damaged
+            size = 0
+        if size < 1:
+            raise ReadError(f"{keyword} {tag} {ds.get(keyword)!r} is not a positive number of pixels", ds.vipet_path)
+        sizes.append(size)
+    return sizes[0], sizes[1]
 
 
 def _numbers(ds: pydicom.Dataset, tag: str, value: Any, count: int) -> np.ndarray:
@@ -446,7 +484,7 @@ def _sidecar_json(path: Path, notes: list[str]) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = loads_bounded(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         notes.append(f"English report unavailable: {path}: {exc.__class__.__name__}")
         return None

@@ -26,15 +26,16 @@ PROBLEM_ORDER = ("bad_row", "duplicate_images", "corrupt_volume", "missing_volum
                  "unknown_pet_unit", "duplicate_key", "implausible_metadata", "missing_report", "missing_report_en")
 
 
-def describe_path(path: str | Path, pet_unit: str | None = None) -> dict[str, Any]:
+def describe_path(path: str | Path, pet_unit: str | None = None, year: int | None = None) -> dict[str, Any]:
     """Summary of a dataset root or a single study (see `describe_study`, `describe_dataset`).
 
     `pet_unit` is the unit of a NIfTI PET; without it the pair's `study.json` must record one.
+    `year` is the year of a Hugging Face part without a year folder (`vipet.io.vimed_packaging`).
     """
     text = str(path)
     candidate = Path(text)
     if candidate.is_dir() and ((candidate / METADATA_NAME).is_file() or not is_study_folder(candidate)):
-        return describe_dataset(candidate, pet_unit=pet_unit)
+        return describe_dataset(candidate, pet_unit=pet_unit, year=year)
     return describe_study(text, pet_unit=pet_unit)
 
 
@@ -51,14 +52,20 @@ def describe_study(path: str | Path, pet_unit: str | None = None) -> dict[str, A
     }
 
 
-def describe_dataset(root: str | Path, pet_unit: str | None = None) -> dict[str, Any]:
+def describe_dataset(root: str | Path, pet_unit: str | None = None, year: int | None = None) -> dict[str, Any]:
     """Counts per year, shape statistics per modality and every problem found, from headers only.
 
     A NIfTI study whose PET unit neither `pet_unit` nor its `study.json` gives is listed as a
-    problem: `build` would refuse it.
+    problem: `build` would refuse it. `packaging` names the ViMed-PET packaging recognised; the
+    official region crops are described per region (`describe_region_crops`).
     """
+    from vipet.io.vimed_packaging import REGION_CROPS, detect_packaging
+
     root = Path(root)
-    refs, problems = discover(root, pet_unit=pet_unit)
+    packaging = detect_packaging(root)
+    if packaging is not None and packaging.kind == REGION_CROPS:
+        return describe_region_crops(root)
+    refs, problems = discover(root, pet_unit=pet_unit, year=year)
     problems.extend({"path": ref.paths["pet"], "key": ref.key, "kind": "unknown_pet_unit",
                      "reason": "NIfTI keeps no PET unit and no study.json records one: pass --pet-unit"}
                     for ref in refs if ref.format == NIFTI and ref.meta.get("pet_unit") is None)
@@ -78,6 +85,7 @@ def describe_dataset(root: str | Path, pet_unit: str | None = None) -> dict[str,
         "kind": "dataset",
         "root": str(root),
         "format": formats[0] if len(formats) == 1 else "mixed",
+        "packaging": packaging.kind if packaging is not None else None,
         "studies": len(refs),
         "studies_readable": len(refs) - len(broken - {None}),
         "per_year": dict(sorted(per_year.items())),
@@ -100,14 +108,14 @@ def _headers_of(ref: StudyRef) -> tuple[dict[str, tuple[tuple[int, ...], str]], 
     found: dict[str, tuple[tuple[int, ...], str]] = {}
     problems: list[dict[str, Any]] = []
     if ref.format == VIMED:
-        from vipet.io.npz import npz_header
+        from vipet.io.npz import volume_header
 
         for modality, role in (("CT", "ct"), ("PT", "pet")):
             path = Path(ref.paths[role])
             if not path.is_file():
                 continue  # discovery already listed it as missing
             try:
-                found[modality] = npz_header(path)
+                found[modality] = volume_header(path)  # `.npz` or `.npy`
             except ReadError as exc:
                 problems.append({"path": str(path), "key": ref.key, "reason": exc.reason, "kind": "corrupt_volume"})
     elif ref.format == NIFTI:
@@ -153,6 +161,41 @@ def _dicom_headers(ref: StudyRef) -> tuple[dict[str, tuple[tuple[int, ...], str]
             problems.append({"path": ref.paths["folder"], "key": ref.key, "reason": f"no {modality} series",
                              "kind": "unreadable_study"})
     return found, problems
+
+
+def describe_region_crops(root: str | Path) -> dict[str, Any]:
+    """The official region crops: crops per region, PET shapes from `.npy` headers, and problems."""
+    from vipet.io.npz import volume_header
+    from vipet.io.vimed_packaging import CROP_REGIONS, REGION_CROPS, read_region_crops
+
+    root = Path(root)
+    crops, problems = read_region_crops(root)
+    shapes: dict[str, list[tuple[int, ...]]] = defaultdict(list)
+    dtypes: dict[str, Counter] = defaultdict(Counter)
+    for crop in crops:
+        try:
+            shape, dtype = volume_header(crop.path)
+        except ReadError as exc:
+            problems.append({"path": crop.path, "key": crop.id, "reason": exc.reason, "kind": "corrupt_volume"})
+            continue
+        shapes[crop.region].append(shape)
+        dtypes[crop.region][dtype] += 1
+    kinds = Counter(p.get("kind", "other") for p in problems)
+    return {
+        "kind": "dataset",
+        "root": str(root),
+        "format": "vimed",
+        "packaging": REGION_CROPS,
+        "studies": len({Path(crop.image).stem for crop in crops}),  # one file name per study, one folder per region
+        "studies_readable": sum(len(v) for v in shapes.values()),
+        "per_year": {},
+        "per_region": {region: sum(1 for c in crops if c.region == region) for region in CROP_REGIONS},
+        "modalities": {f"PT {region}": _shape_stats(shapes[region], dtypes[region]) for region in CROP_REGIONS
+                       if shapes[region]},
+        "problem_counts": dict(sorted(kinds.items())),
+        "problems": problems[:MAX_LISTED_PROBLEMS],
+        "problems_not_listed": max(0, len(problems) - MAX_LISTED_PROBLEMS),
+    }
 
 
 def _shape_stats(shapes: list[tuple[int, ...]], dtypes: Counter) -> dict[str, Any]:
@@ -215,7 +258,8 @@ def _render_dataset(console, summary: dict[str, Any]) -> None:
     from rich.table import Table
 
     console.print(
-        f"[bold]{summary['root']}[/bold]  ({summary['format']})  {summary['studies']} studies, "
+        f"[bold]{summary['root']}[/bold]  ({summary['format']}"
+        f"{', ' + summary['packaging'] if summary.get('packaging') else ''})  {summary['studies']} studies, "
         f"{summary['studies_readable']} with both volumes readable"
     )
     years = Table(title="studies per year")

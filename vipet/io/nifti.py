@@ -26,6 +26,7 @@ import numpy as np
 from vipet.errors import ReadError, ReportError
 from vipet.fsutil import atomic_write_bytes, atomic_write_json, safe_name
 from vipet.io.checks import check_pair
+from vipet.io.jsonbounds import loads_bounded
 from vipet.io.orient import (
     canonicalize,
     default_affine,
@@ -247,7 +248,7 @@ def _json_or_none(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = loads_bounded(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         return None
     return obj if isinstance(obj, dict) else None

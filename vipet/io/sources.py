@@ -20,6 +20,7 @@ from typing import Any
 
 from vipet.errors import ReadError
 from vipet.fsutil import safe_name
+from vipet.io.jsonbounds import loads_bounded
 from vipet.io.plausibility import height_problem, weight_problem
 from vipet.io.ref import DICOM, NIFTI, VIMED, StudyRef, assign_unique_keys, path_hash_key, study_key
 from vipet.io.vimed_layout import METADATA_NAME, iter_metadata, parse_study_path, read_metadata, sibling_paths
@@ -28,18 +29,30 @@ from vipet.study import Study
 DICOM_MAGIC_OFFSET = 128
 
 
-def discover(root: str | Path, pet_unit: str | None = None) -> tuple[list[StudyRef], list[dict[str, Any]]]:
+def discover(root: str | Path, pet_unit: str | None = None,
+             year: int | None = None) -> tuple[list[StudyRef], list[dict[str, Any]]]:
     """Refs of every study under `root` and the problems met; `ReadError` only when `root` is no dataset.
 
     `pet_unit` is the unit of NIfTI PET (NIfTI has none); without it a NIfTI ref carries the unit
     its `study.json` records, or none (`meta["pet_unit"]` absent: reading it is then refused).
+    Every ViMed-PET packaging is recognised (`vipet.io.vimed_packaging`); `year` is the year of a
+    Hugging Face part that has no `PETCT{year}` folder (else its metadata.csv must say).
     """
+    from vipet.io.vimed_packaging import HF_PARTS, LAYOUT, REGION_CROPS, detect_packaging, discover_packaging
+
     _check_given_unit(pet_unit)
     root = Path(root)
     if not root.is_dir():
         raise ReadError("dataset root not found or not a folder", root)
     if (root / METADATA_NAME).is_file():
         return _discover_vimed(root)
+    packaging = detect_packaging(root)
+    if packaging is not None and packaging.kind in (LAYOUT, HF_PARTS):
+        return discover_packaging(root, packaging, year)
+    if packaging is not None and packaging.kind == REGION_CROPS:
+        raise ReadError("official region crops (images/{region}/*.npy + data.json) are per-region PET crops, "
+                        "not whole-body PET/CT studies: read them with vipet.io.vimed_packaging.read_region_crops "
+                        "(`vipet info` and `vipet doctor` do)", root)
     refs: list[StudyRef] = []
     problems: list[dict[str, Any]] = []
     if is_study_folder(root):
@@ -54,7 +67,9 @@ def discover(root: str | Path, pet_unit: str | None = None) -> tuple[list[StudyR
         else:
             refs.append(ref)
     if not refs:
-        raise ReadError("no studies found: expected metadata.csv, DICOM study folders or NIfTI pair folders", root)
+        from vipet.io.vimed_packaging import unrecognised_message
+
+        raise ReadError(unrecognised_message(root), root)
     problems.extend(_note_problems(refs))
     problems.extend(assign_unique_keys(refs, root))  # refs are in folder-name order: deterministic
     return refs, problems
@@ -132,9 +147,9 @@ def read_study(path: str | Path, pet_unit: str | None = None) -> Study:
         return read_dicom_study(path)
     if path.name.endswith((".nii", ".nii.gz")):
         raise ReadError("a NIfTI study needs both files: pass 'ct.nii.gz,pet.nii.gz'", path)
-    if path.suffix == ".npz":
+    if path.suffix in (".npz", ".npy"):
         return load_study(vimed_ref_for(path))
-    raise ReadError("not a study: expected a DICOM folder, a ViMed-PET .npz or 'ct.nii.gz,pet.nii.gz'", path)
+    raise ReadError("not a study: expected a DICOM folder, a ViMed-PET .npz/.npy or 'ct.nii.gz,pet.nii.gz'", path)
 
 
 def _check_given_unit(pet_unit: str | None) -> None:
@@ -215,7 +230,7 @@ def _folder_ref(folder: Path, pet_unit: str | None = None) -> StudyRef | None:
         sidecar = folder / "study.json"
         if sidecar.is_file():
             try:
-                obj = json.loads(sidecar.read_text(encoding="utf-8"))
+                obj = loads_bounded(sidecar.read_text(encoding="utf-8"))
                 key = safe_name(str(obj.get("key") or key))  # a sidecar key of "../../x" names no folder outside
                 meta.update({k: v for k, v in (obj.get("patient") or {}).items() if v is not None})
                 _drop_implausible(meta, sidecar)

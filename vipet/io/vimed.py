@@ -23,7 +23,8 @@ import numpy as np
 from vipet.errors import ReadError, ReportError
 from vipet.fsutil import atomic_write_json
 from vipet.io.checks import check_pair, depth_problem
-from vipet.io.npz import load_npz_volume, save_npz_volume
+from vipet.io.jsonbounds import loads_bounded
+from vipet.io.npz import load_volume, save_volume
 from vipet.io.plausibility import spacing_problem
 from vipet.io.ref import VIMED, StudyRef, path_hash_key, study_key
 from vipet.io.vimed_layout import (
@@ -67,8 +68,8 @@ def read_vimed_study(
         meta.setdefault(field_name, where.get(field_name))
     notes: list[str] = list(meta.get("notes") or ())  # what the metadata row said (a dropped height)
 
-    ct_hu = load_npz_volume(ct_npz)
-    pet_raw = load_npz_volume(pet_npz)
+    ct_hu = load_volume(ct_npz)  # `.npz` (key `data`) or bare `.npy`, by suffix
+    pet_raw = load_volume(pet_npz)
     check_pair(ct_hu, pet_raw, ct_npz, pet_npz)
     ct_spacing, ct_source = _spacing_for(ct_npz, ct_hu.shape, meta.get("ct_spacing"))
     pet_spacing, pet_source = _spacing_for(pet_npz, pet_raw.shape, meta.get("pet_spacing"))
@@ -155,7 +156,8 @@ def iter_vimed(root: str | Path) -> Iterator[Study | ReadError]:
             yield exc
 
 
-def write_vimed_study(study: Study, root: str | Path, *, suv_per_unit: float | None = None) -> dict[str, Any]:
+def write_vimed_study(study: Study, root: str | Path, *, suv_per_unit: float | None = None,
+                      volume_ext: str = "npz") -> dict[str, Any]:
     """Write `study` in the ViMed-PET layout under `root` and return its metadata row.
 
     CT is stored as int16 HU. PET is stored as int16 raw units 0..32767: with `suv_per_unit` the
@@ -169,14 +171,14 @@ def write_vimed_study(study: Study, root: str | Path, *, suv_per_unit: float | N
         raise ValueError(f"{study.key}: the ViMed-PET layout needs a study date (it names the folders)")
     patient_id = study.patient.id or study.key
     date = study.study_date
-    rel = layout_paths(date.year, date.month, date.day, patient_id)
+    rel = layout_paths(date.year, date.month, date.day, patient_id, volume_ext)
 
     ct_hu = np.asarray(study.ct.array)
     if ct_hu.dtype != np.int16:
         ct_hu = np.clip(np.rint(ct_hu), -32768, 32767).astype(np.int16)
     pet_raw, recorded_factor = _pet_to_raw(study, suv_per_unit)
-    save_npz_volume(root / rel["ct"], ct_hu)
-    save_npz_volume(root / rel["pet"], pet_raw)
+    save_volume(root / rel["ct"], ct_hu)  # `volume_ext` "npy": bare arrays, as some packagings ship
+    save_volume(root / rel["pet"], pet_raw)
 
     row: dict[str, Any] = {
         "name": patient_id,
@@ -247,7 +249,7 @@ def _spacing_for(
     sidecar = npz_path.with_suffix(".spacing.json")
     if sidecar.is_file():
         try:
-            obj = json.loads(sidecar.read_text(encoding="utf-8"))
+            obj = loads_bounded(sidecar.read_text(encoding="utf-8"))
             spacing = parse_spacing(obj.get("spacing") if isinstance(obj, dict) else obj, "spacing")
         except (ValueError, AttributeError) as exc:
             raise ReadError(f"bad spacing sidecar ({exc})", sidecar) from None
@@ -278,7 +280,7 @@ def _load_report_en(path: str | Path | None, notes: list[str]) -> dict[str, Any]
         notes.append(f"English report unavailable: {path}: file not found")
         return None
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        obj = loads_bounded(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         notes.append(f"English report unavailable: {path}: not valid UTF-8 JSON ({exc.__class__.__name__})")
         return None

@@ -36,7 +36,7 @@ SPACING_ASSUMPTION = (
 
 _STUDY_PATH = re.compile(
     r"PETCT(?P<year>\d{4})/THANG (?P<month>\d{1,2})/(?P<kind>PET|CT|reports|reports_en)/"
-    r"day_(?P<day>\d{1,2})_(?P<id>[^/]+?)\.(?:npz|json)$"
+    r"day_(?P<day>\d{1,2})_(?P<id>[^/]+?)\.(?:npz|npy|json)$"
 )
 
 
@@ -52,26 +52,28 @@ def parse_study_path(path: str | Path) -> dict[str, Any] | None:
     return {"year": year, "month": month, "day": day, "id": match["id"], "kind": match["kind"]}
 
 
-def layout_paths(year: int, month: int, day: int, patient_id: str) -> dict[str, str]:
-    """Relative POSIX paths of one study's files, exactly as the real cohort names them."""
+def layout_paths(year: int, month: int, day: int, patient_id: str, volume_ext: str = "npz") -> dict[str, str]:
+    """Relative POSIX paths of one study's files, exactly as the real cohort names them
+    (`volume_ext` "npy" for the packagings that ship bare arrays)."""
     folder = PurePosixPath(f"PETCT{year}") / f"THANG {month}"
     stem = f"day_{day}_{patient_id}"
     return {
-        "pet": str(folder / "PET" / f"{stem}.npz"),
-        "ct": str(folder / "CT" / f"{stem}.npz"),
+        "pet": str(folder / "PET" / f"{stem}.{volume_ext}"),
+        "ct": str(folder / "CT" / f"{stem}.{volume_ext}"),
         "report": str(folder / "reports" / f"{stem}.json"),
         "report_en": str(folder / "reports_en" / f"{stem}.json"),
     }
 
 
 def sibling_paths(ct_npz: Path) -> dict[str, Path]:
-    """PET, report and English report beside a CT npz in the layout (`.../CT/x.npz` -> `.../PET/x.npz`)."""
+    """PET, report and English report beside a CT volume in the layout (`.../CT/x.npz` -> `.../PET/x.npz`;
+    an `.npy` CT gets an `.npy` PET)."""
     ct_npz = Path(ct_npz)
     month_dir = ct_npz.parent.parent
     stem = ct_npz.stem
     return {
         "ct": ct_npz,
-        "pet": month_dir / "PET" / f"{stem}.npz",
+        "pet": month_dir / "PET" / f"{stem}{ct_npz.suffix or '.npz'}",
         "report": month_dir / "reports" / f"{stem}.json",
         "report_en": month_dir / "reports_en" / f"{stem}.json",
     }

@@ -8,8 +8,10 @@ the impression (same kind, compatible size/SUVmax/uptake, overlapping location) 
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from vipet.errors import ReportError
@@ -85,8 +87,11 @@ class ReportAnalysis:
     statements: list[Statement]
 
 
-def _tokens(text: str) -> set[str]:
-    return set(_TOKENS.findall(text.lower()))
+# Cached: matching compares every new mention with every finding so far, and the same location
+# strings recur; recomputing them made a long report (or one huge clause) quadratic in its length.
+@lru_cache(maxsize=65536)
+def _tokens(text: str) -> frozenset[str]:
+    return frozenset(_TOKENS.findall(text.lower()))
 
 
 def _specific_dims(sizes: tuple[tuple[float, ...], ...]) -> set[tuple[float, ...]]:
@@ -97,13 +102,14 @@ _SIDES = {"phải": "right", "trái": "left"}
 _LOBES = ("thùy trên", "thùy giữa", "thùy dưới", "thùy lưỡi")
 
 
-def _places(location: str) -> tuple[set[str], set[str]]:
+@lru_cache(maxsize=65536)
+def _places(location: str) -> tuple[frozenset[str], frozenset[str]]:
     """Sides and lung lobes a location names ("hai bên" names both sides)."""
     low = location.lower()
     sides = {v for k, v in _SIDES.items() if re.search(rf"(?<!\w){k}(?!\w)", low)}
     if re.search(r"(?<!\w)(?:hai|2) (?:bên|phổi)(?!\w)", low):
         sides |= {"right", "left"}
-    return sides, {lobe for lobe in _LOBES if lobe in low}
+    return frozenset(sides), frozenset(lobe for lobe in _LOBES if lobe in low)
 
 
 def _conflicting_places(a: str, b: str) -> bool:
@@ -113,11 +119,13 @@ def _conflicting_places(a: str, b: str) -> bool:
     return bool((sides_a and sides_b and not sides_a & sides_b) or (lobes_a and lobes_b and not lobes_a & lobes_b))
 
 
-def _match_score(finding: Finding, mention: Mention, families: dict[str, str]) -> float:
-    """How surely `mention` restates `finding`; -inf when a stated fact contradicts it."""
+def _fact_score(finding: Finding, mention: Mention, families: dict[str, str]) -> float:
+    """How surely `mention` restates `finding`; -inf when a stated fact contradicts it.
+
+    Only asked about findings no clause of the mention's own sentence has touched: two clauses of
+    one sentence are two lesions (`analyze_report` keeps those out).
+    """
     reject = float("-inf")
-    if any(m.order == mention.order for m in finding.mentions):
-        return reject  # two clauses of one sentence are two lesions
     if finding.kind == mention.kind:
         score = 2.0
     elif families.get(finding.kind, finding.kind) == families.get(mention.kind, mention.kind):
@@ -157,6 +165,63 @@ def _match_score(finding: Finding, mention: Mention, families: dict[str, str]) -
             return reject
         score += 2.0 * overlap
     return score
+
+
+def _kinds_compatible(a: str, b: str, families: dict[str, str]) -> bool:
+    """Can findings of kinds `a` and `b` be one lesion? (the kind test of `_fact_score`)"""
+    if a == b or families.get(a, a) == families.get(b, b):
+        return True
+    if UPTAKE_KIND in (a, b) and not {a, b} <= GENERIC_KINDS:
+        return False
+    return a in GENERIC_KINDS or b in GENERIC_KINDS
+
+
+def _suv_key(suv: float | None) -> int | None:
+    return None if suv is None else math.floor(suv * 1e6)
+
+
+class _FindingIndex:
+    """The findings so far, bucketed by kind, stated uptake (increased or not) and SUVmax.
+
+    `_fact_score` rejects a finding whose kind is incompatible with the mention's, whose uptake
+    contradicts it or whose SUVmax differs; only the other findings are scored. The result is the
+    same as scoring every finding (rejected ones score -inf), but a long report no longer costs
+    (mentions x findings) score computations.
+    """
+
+    def __init__(self, families: dict[str, str]) -> None:
+        self._families = families
+        self._buckets: dict[str, dict[bool | None, dict[int | None, set[int]]]] = {}
+        self._keys: dict[int, tuple[str, bool | None, int | None]] = {}
+
+    def put(self, i: int, finding: Finding) -> None:
+        """Add finding `i`, or move it after a merge changed its kind, uptake or SUVmax."""
+        key = (finding.kind, finding.increased, _suv_key(finding.suv_max))
+        old = self._keys.get(i)
+        if old == key:
+            return
+        if old is not None:
+            self._buckets[old[0]][old[1]][old[2]].discard(i)
+        self._keys[i] = key
+        self._buckets.setdefault(key[0], {}).setdefault(key[1], {}).setdefault(key[2], set()).add(i)
+
+    def candidates(self, mention: Mention) -> list[int]:
+        found: list[int] = []
+        increased = mention.increased
+        suv = _suv_key(mention.suv_max)
+        for kind, by_uptake in self._buckets.items():
+            if not _kinds_compatible(kind, mention.kind, self._families):
+                continue
+            for stated, by_suv in by_uptake.items():
+                if increased is not None and stated is not None and stated != increased:
+                    continue
+                if suv is None:
+                    for members in by_suv.values():
+                        found.extend(members)
+                else:  # neighbouring keys too: SUVs within 1e-6 of each other are equal
+                    for key in (None, suv - 2, suv - 1, suv, suv + 1, suv + 2):
+                        found.extend(by_suv.get(key, ()))
+        return found
 
 
 def _absorb(finding: Finding, mention: Mention) -> None:
@@ -237,23 +302,39 @@ def analyze_report(report_or_text: Any, lexicon: Lexicon | None = None) -> Repor
     findings: list[Finding] = []
     statements: list[Statement] = []
     last: Finding | None = None
+    index = _FindingIndex(lex.families)
+    position: dict[int, int] = {}  # id(finding) -> its index in `findings`
     for order, (section, sentence) in enumerate(_report_sentences(report)):
         result = analyze_sentence(sentence, section, order, lex)
+        # Findings holding a clause of this sentence (only those can hold a mention of this order):
+        # tracked here so matching does not rescan every finding's mentions (quadratic in length).
+        touched: set[int] = set()
         statements.extend(result.statements)
         if result.recommendation and last is not None and last.judgement is None:
             last.judgement = result.recommendation
         for mention in result.mentions:
             if result.continuation and last is not None:
                 _continue(last, mention)
+                touched.add(id(last))
+                index.put(position[id(last)], last)
                 continue
-            scored = [(_match_score(f, mention, lex.families), i) for i, f in enumerate(findings)]
+            sizes = set(mention.sizes_mm)
+            scored = [
+                (_fact_score(findings[i], mention, lex.families), i)
+                for i in index.candidates(mention)
+                if id(findings[i]) not in touched
+                and not (sizes and findings[i].sizes_mm and sizes.isdisjoint(findings[i].sizes_mm))  # a reject
+            ]
             best_score, best_index = max(scored, default=(float("-inf"), -1))
             if best_score >= _threshold(mention, findings[best_index] if findings else None):
                 last = findings[best_index]
                 _absorb(last, mention)
             else:
                 last = _new_finding(mention)
+                position[id(last)] = len(findings)
                 findings.append(last)
+            touched.add(id(last))
+            index.put(position[id(last)], last)
     return ReportAnalysis(report=report, findings=findings, statements=statements)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from vipet.errors import ReportError
+from vipet.io.jsonbounds import loads_bounded
 from vipet.reports.normalize import normalize_text
 from vipet.reports.sections import recover_sections
 from vipet.schema import FINDINGS_KEY, Report
@@ -51,7 +52,7 @@ def load_report(path: str | Path) -> Report:
     stripped = raw.lstrip()
     if path.suffix.lower() == ".json" or stripped.startswith("{"):
         try:
-            obj = json.loads(raw)
+            obj = loads_bounded(raw)
         except json.JSONDecodeError as exc:
             if path.suffix.lower() == ".json":
                 raise ReportError(f"not valid JSON ({exc})", path) from None

@@ -57,34 +57,53 @@ def _features(sentence: str, lex: Lexicon) -> _Features:
     )
 
 
-def _is_restatement(current: _Features, earlier: list[_Features]) -> bool:
-    """Does this sentence repeat an earlier finding (as impressions do), not a new one?"""
-    if not current.lesion_like or len(current.tokens) < 6:
-        return False
-    for past in earlier:
+class _Restatements:
+    """The lesion-like sentences seen so far, indexed so that "does this sentence repeat an earlier
+    finding (as impressions do)?" costs the same for the last sentence of a long text as for the first.
+
+    A sentence restates an earlier one when their token sets are equal, or, when it states no SUV and
+    shares a site group with it, when they share an exact size, or when they name the same site groups
+    and their tokens overlap by a Jaccard index of at least 0.6.
+    """
+
+    def __init__(self) -> None:
+        self._token_sets: set[frozenset[str]] = set()
+        self._dims_by_group: set[tuple[str, str]] = set()
+        self._tokens_by_groups: dict[frozenset[str], set[frozenset[str]]] = {}
+
+    def add(self, past: _Features) -> None:
         if not past.lesion_like:
-            continue
-        if current.tokens == past.tokens:
+            return
+        self._token_sets.add(past.tokens)
+        self._dims_by_group.update((d, g) for d in past.dims for g in past.groups)
+        self._tokens_by_groups.setdefault(past.groups, set()).add(past.tokens)
+
+    def restates(self, current: _Features) -> bool:
+        if not current.lesion_like or len(current.tokens) < 6:
+            return False
+        if current.tokens in self._token_sets:
             return True
-        if current.has_suv or not current.groups or not (current.groups & past.groups):
-            continue
-        if current.dims & past.dims:
+        if current.has_suv or not current.groups:
+            return False
+        if any((d, g) in self._dims_by_group for d in current.dims for g in current.groups):
             return True
-        union = len(current.tokens | past.tokens)
-        if current.groups == past.groups and len(current.tokens & past.tokens) / union >= _RESTATEMENT_JACCARD:
-            return True
-    return False
+        return any(
+            len(current.tokens & tokens) / len(current.tokens | tokens) >= _RESTATEMENT_JACCARD
+            for tokens in self._tokens_by_groups.get(current.groups, ())
+        )
 
 
 def _scores(sentences: list[str], lex: Lexicon) -> list[list[float]]:
     feats = [_features(s, lex) for s in sentences]
+    seen = _Restatements()
     table: list[list[float]] = []
-    for i, (sentence, f) in enumerate(zip(sentences, feats)):
+    for sentence, f in zip(sentences, feats):
         low = lowered(sentence, lex)
         row = [f.votes[r] for r in REGIONS]
         impression = 0.25 * sum(f.votes[r] for r in REGIONS[:3])
-        if _is_restatement(f, feats[:i]):
+        if seen.restates(f):
             impression += 3.0
+        seen.add(f)
         if lex.section_cues[IMPRESSION].search(low):
             impression += 3.0
         if lex.judgement_any.search(low):

@@ -8,6 +8,8 @@ sentences by the same rules as the lesion extractor.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
+from typing import Callable, Iterable
 
 # "…(SUVmax: 4,1) Hình ảnh …" and "…hai bên, Hình ảnh …": a new finding begins without a full stop.
 _UNPUNCTUATED_START = re.compile(r"[),;]\s+(?=Hình ảnh\b)")
@@ -29,6 +31,28 @@ def _paren_pairs(text: str) -> list[tuple[int, int]]:
     return pairs
 
 
+def inside_any(spans: Iterable[tuple[int, int]]) -> Callable[[int], bool]:
+    """A test "is `pos` strictly inside one of these (open) spans", in O(log n) per call.
+
+    The spans are merged once, so a long text with many parentheses is not scanned span by span
+    for every candidate position (that made sentence splitting quadratic in the text length).
+    """
+    starts: list[int] = []
+    ends: list[int] = []
+    for start, end in sorted(spans):
+        if starts and start < ends[-1]:  # open intervals overlap only when strictly inside
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+
+    def inside(pos: int) -> bool:
+        k = bisect_left(starts, pos) - 1
+        return k >= 0 and pos < ends[k]
+
+    return inside
+
+
 def split_sentences(text: str) -> list[str]:
     """Sentences of a report text, keeping decimals (`5.2`, `5,2`) and parentheses whole.
 
@@ -36,10 +60,7 @@ def split_sentences(text: str) -> list[str]:
     (or the end); line breaks always end one; a finding glued to the previous one after `)` or `,`
     ("…(SUVmax: 4,1) Hình ảnh …") is split off too.
     """
-    pairs = _paren_pairs(text)
-
-    def inside(pos: int) -> bool:
-        return any(o < pos < c for o, c in pairs)
+    inside = inside_any(_paren_pairs(text))
 
     cuts: list[int] = []
     for m in _CANDIDATE.finditer(text):

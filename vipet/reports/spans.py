@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Callable
 
 from vipet.reports.lexicon import Lexicon, Match, Site
 from vipet.reports.normalize import parse_number
+from vipet.reports.segment import inside_any
 
 SUV = re.compile(r"suvmax: (\d+(?:,\d+)?)")
 _VALUE = r"(?:vài|\d+(?:,\d+)?(?: x \d+(?:,\d+)?)*) (?:mm|cm)\b"
+# `(?!(?<=\s\s)\s)`: a match never starts deeper than the second blank of a whitespace run (one
+# starting there would start at the second blank too), so the blank runs left by
+# `mask_comparisons` are scanned once, not once per blank (that was quadratic in their length).
 SIZE = re.compile(
-    r"(?<!\w)(?P<lead>(?:(?:khối hạch|hạch|nốt|nang|khối|tổn thương|đám|đoạn dày nhất) lớn nhất\s+)?"
+    r"(?<!\w)(?!(?<=\s\s)\s)(?P<lead>(?:(?:khối hạch|hạch|nốt|nang|khối|tổn thương|đám|đoạn dày nhất) lớn nhất\s+)?"
     r"(?:có\s+)?(?P<word>kích thước|đường kính|đoạn dài|dài|lớp dịch dày|dày)?\s*"
     r"(?P<qual>(?:nhỏ|khoảng|dưới|trên|trung bình)\s+)?)(?P<value>" + _VALUE + ")"
 )
@@ -63,9 +68,14 @@ def paren_spans(text: str) -> tuple[tuple[int, int], ...]:
     return tuple(spans)
 
 
+@lru_cache(maxsize=8192)
+def _inside_parens(text: str) -> Callable[[int], bool]:
+    return inside_any(paren_spans(text))
+
+
 def depth0(low: str, pos: int) -> bool:
     """Is `pos` outside every parenthesis?"""
-    return all(not (a < pos < b) for a, b in paren_spans(low))
+    return not _inside_parens(low)(pos)
 
 
 def mask_comparisons(low: str) -> str:
