@@ -11,13 +11,14 @@ from typer.testing import CliRunner
 from vipet.cli import PET_UNIT_HELP, app
 from vipet.study import PET_UNITS
 
-PIPELINE_THEN_TOOLS = ["synth", "info", "build", "train", "generate", "evaluate", "bench", "report", "vqa"]
+PIPELINE_THEN_TOOLS = ["synth", "info", "build", "train", "generate", "evaluate", "bench", "report", "vqa",
+                       "doctor", "augment", "ground", "metrics-card", "deid", "pacs", "serve"]
 
 
 def test_help_lists_the_commands_in_pipeline_order_then_the_tools():
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0, result.output
-    listed = [m.group(1) for m in re.finditer(r"^\W*([a-z]+)\s{2,}\S", result.stdout, flags=re.MULTILINE)
+    listed = [m.group(1) for m in re.finditer(r"^\W*([a-z-]+)\s{2,}\S", result.stdout, flags=re.MULTILINE)
               if m.group(1) in PIPELINE_THEN_TOOLS]
     assert listed == PIPELINE_THEN_TOOLS
     group = typer.main.get_command(app)

@@ -50,12 +50,13 @@ def info(
     path: Path = typer.Argument(..., help="A dataset root, a study, a DICOM folder or a NIfTI pair (CT,PET)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     pet_unit: Optional[str] = typer.Option(None, "--pet-unit", help=PET_UNIT_HELP),
+    year: Optional[int] = typer.Option(None, "--year", help="Year of a Hugging Face part with no PETCT{year} folder (else its metadata.csv must say)."),
 ) -> None:
     """Summarise a study or a dataset: shapes, spacing, units, value ranges, SUV, bad files."""
     from vipet.io.info import describe_path, render_info
 
     try:
-        summary = describe_path(path, pet_unit=pet_unit)
+        summary = describe_path(path, pet_unit=pet_unit, year=year)
     except VipetError as exc:
         _fail(exc)
     if as_json:
@@ -157,7 +158,8 @@ def evaluate(
         _fail(VipetError(f"--bootstrap must be 0 (no intervals) or a positive number of resamples, got {n_resamples}"))
     try:
         records = load_predictions(preds, pred_key, ref_key)
-        common = dict(profile=profile, clinical=clinical or expert is not None, expert_dir=expert,
+        scored_clinically = clinical or expert is not None
+        common = dict(profile=profile, clinical=scored_clinically, expert_dir=expert, crg=scored_clinically,
                       n_resamples=n_resamples, seed=seed, word_segmentation=word_segmentation)
         if compare is not None:
             metrics = compare_predictions(records, load_predictions(compare, pred_key, ref_key),
@@ -295,7 +297,7 @@ def train(
 
 @app.command()
 def generate(
-    run: str = typer.Argument(..., help="Run folder from `vipet train`, or a baseline: template, retrieval, majority-vqa."),
+    run: str = typer.Argument(..., help="Run folder from `vipet train`, a baseline: template, retrieval, majority-vqa, or an OpenAI-compatible endpoint: api:CONFIG.yaml or api:URL#MODEL (key from the config's api_key_env)."),
     data: Path = typer.Argument(..., help="Build folder (from `vipet build`)."),
     split: str = typer.Option("test", "--split", help="Split to predict."),
     out: Optional[Path] = typer.Option(None, "--out", help="Predictions JSONL (default: RUN/predictions/<split>.jsonl)."),
@@ -306,9 +308,18 @@ def generate(
     sample: bool = typer.Option(False, "--sample", help="Sample instead of greedy/beam decoding."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", help="Longest answer in tokens."),
     repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty", help="> 1 discourages repeats."),
+    hospital_formats: Optional[str] = typer.Option(None, "--hospital-formats", help="Also write per-study hospital outputs next to the predictions: json, sr, fhir (comma-separated; needs the interop extra)."),
 ) -> None:
     """Write predictions JSONL {id, task, prediction, reference, question?, model, study} for a split."""
     from vipet.train.predict import predict
+
+    if hospital_formats is not None:
+        from vipet.interop.outputs import parse_formats, require_libraries
+
+        try:
+            require_libraries(parse_formats(hospital_formats))  # refused before any generation
+        except VipetError as exc:
+            _fail(exc)
 
     generation = {k: v for k, v in {"num_beams": num_beams, "max_new_tokens": max_new_tokens,
                                     "repetition_penalty": repetition_penalty}.items() if v is not None}
@@ -320,6 +331,20 @@ def generate(
     except VipetError as exc:
         _fail(exc)
     typer.echo(f"predictions written to {path}")
+    if hospital_formats is not None:
+        from vipet.interop.outputs import write_prediction_outputs
+
+        try:
+            summary = write_prediction_outputs(path, data, hospital_formats)
+        except VipetError as exc:
+            _fail(exc)
+        typer.echo(f"hospital outputs ({','.join(summary['formats'])}) for {len(summary['written'])} studies in "
+                   f"{summary['folder']}")
+        for key, reasons in list(summary["failed"].items())[:10]:
+            for fmt, reason in reasons.items():
+                typer.echo(f"  {fmt} failed for {key}: {reason}", err=True)
+        if summary["failed"] and not summary["written"]:
+            _fail(VipetError("no hospital output could be written (see hospital_outputs.json)", summary["folder"]))
 
 
 @app.command()
@@ -357,9 +382,14 @@ from vipet.cli import commands as _commands_modules  # noqa: E402  (needs `app` 
 _commands_modules.register_all(app)
 
 
-def main() -> None:  # pragma: no cover - console entry for `python -m vipet`
-    app()
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console entry (`vipet`, `python -m vipet`): the app inside the one error boundary
+    (vipet.cli.boundary): expected errors keep their line and code, anything else exits 2 with the
+    traceback in a log file (printed with --debug)."""
+    from vipet.cli.boundary import run_cli
+
+    sys.exit(run_cli(app, argv))
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

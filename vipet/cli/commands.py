@@ -7,7 +7,7 @@ import importlib
 import typer
 
 # One entry per tool module under vipet/cli/; order is the order in `vipet --help` after the pipeline.
-COMMAND_MODULES: tuple[str, ...] = ("doctor", "ground", "metrics_card", "deid", "pacs", "serve")
+COMMAND_MODULES: tuple[str, ...] = ("doctor", "augment", "ground", "metrics_card", "deid", "pacs", "serve")
 
 
 def register_all(app: typer.Typer) -> None:
