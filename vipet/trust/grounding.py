@@ -387,5 +387,7 @@ def ground_predictions(predictions: str | Path, build: str | Path, *, task: str 
                                 "contradicted": [[s.text, phrase, line] for s in checked
                                                  for phrase, line in s.contradicted_texts()]})
             advance()
-    return {"predictions": str(predictions), "build": str(build), "summary": summarize(every),
+    # File names, not paths: the bench keys its report step on this content, and a copied run
+    # folder must not look changed.
+    return {"predictions": Path(predictions).name, "build": Path(build).name, "summary": summarize(every),
             "samples": samples, "skipped": skipped}
