@@ -60,3 +60,7 @@ class BenchError(VipetError):
 
 class InteropError(VipetError):
     """A hospital output (JSON, DICOM SR, FHIR) cannot be written or a PACS cannot be used (interop layer)."""
+
+
+class ReviewError(VipetError):
+    """A review, reviewer or work item is invalid or unknown, or the review database is unusable (review layer)."""

@@ -18,7 +18,8 @@ from vipet.cli.common import PET_UNIT_HELP, fail as _fail
 from vipet.errors import VipetError
 
 # `vipet --help` reads like the data flow: the pipeline in order, then the tools.
-COMMAND_ORDER = ("synth", "info", "build", "train", "generate", "evaluate", "bench", "report", "vqa")
+COMMAND_ORDER = ("synth", "info", "build", "train", "generate", "evaluate", "bench", "report", "vqa",
+                 "doctor", "augment", "ground", "metrics-card", "deid", "pacs", "serve")
 
 
 class _PipelineOrder(TyperGroup):

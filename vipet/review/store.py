@@ -28,7 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from vipet.errors import VipetError
+from vipet.errors import ReviewError, VipetError
 from vipet.schema import FDG_KEY, INVASION_KEY, LOCATION_KEY, SIZE_KEY, STAGE_KEY, SUVMAX_KEY, TYPE_KEY, UPTAKE_KEY
 
 LABELS: tuple[str, ...] = ("correct", "significant", "insignificant")
@@ -63,10 +63,6 @@ MAX_SENTENCES = 5000
 MAX_TEXT = 20000
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 60000
-
-
-class ReviewError(VipetError):
-    """A review, reviewer or work item is invalid or unknown, or the review database is unusable (review layer)."""
 
 
 @dataclass(frozen=True)
