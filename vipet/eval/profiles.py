@@ -12,6 +12,12 @@
   `str.split()` tokens (case kept) with smoothing method 4; ROUGE-1/ROUGE-L = rouge_score's default
   tokenizer without stemming (lower case, keeps only [a-z0-9], so Vietnamese letters vanish),
   F1 averaged per sample; x100. Kept for comparability only: it is not a valid Vietnamese metric.
+
+`language="en"` (English reports, `reports_en/`): the `default` profile's metrics and conventions
+on English tokens: NFC, the PTB lexer of `vipet.eval.ptb` (the rules pycocoevalcap's tokenizer
+applies, so `18 x 21 mm`, `5.2`, `(SUVmax` split as an English reader expects), lower-cased,
+punctuation kept as tokens as in the Vietnamese default. `coco` is PTB already and `vipet-vlm`
+splits on blanks: both are the same in either language. Vietnamese scoring is unchanged.
 """
 
 from __future__ import annotations
@@ -22,10 +28,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from vipet.errors import EvalError
-from vipet.eval.ptb import coco_tokenize
+from vipet.eval.ptb import coco_tokenize, ptb_tokenize
 from vipet.provenance import package_versions
 
 PROFILES: tuple[str, ...] = ("default", "coco", "vipet-vlm")
+LANGUAGES: tuple[str, ...] = ("vi", "en")  # the report languages a profile scores
 _ROUGE_NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _ROUGE_SPACES = re.compile(r"\s+")
 _ROUGE_VALID = re.compile(r"^[a-z0-9]+$")
@@ -46,6 +53,11 @@ def rouge_score_tokenize(text: str) -> list[str]:
     """rouge_score's default tokenizer (no stemmer): lower, non-[a-z0-9] -> space, split."""
     text = _ROUGE_NON_ALNUM.sub(" ", text.lower())
     return [t for t in _ROUGE_SPACES.split(text) if _ROUGE_VALID.match(t)]
+
+
+def english_tokenize(text: str) -> list[str]:
+    """English report tokens: NFC, PTB tokens (`vipet.eval.ptb`), lower-cased, punctuation kept."""
+    return [word for token in ptb_tokenize(unicodedata.normalize("NFC", text)) for word in token.split()]
 
 
 def whitespace_tokenize(text: str) -> list[str]:
@@ -131,9 +143,24 @@ def _vipet_vlm_profile() -> Profile:
     )
 
 
-def get_profile(name: str, word_segmentation: bool = False) -> Profile:
-    """The profile called `name`, with its provenance (including library versions) in `info`."""
-    if name == "default":
+def _english_default_profile() -> Profile:
+    base = _default_profile(False)
+    info = {key: value for key, value in base.info.items() if key not in ("tokenizer_info", "word_segmentation")}
+    info.update({"tokenizer": "PTB lexer (vipet.eval.ptb, Stanford PTBTokenizer 3.4.1 rules), lower-cased",
+                 "language": "en"})
+    return Profile(name="default", tokenize=english_tokenize, metrics=base.metrics, scale=base.scale, info=info)
+
+
+def get_profile(name: str, word_segmentation: bool = False, language: str = "vi") -> Profile:
+    """The profile called `name` for reports in `language` (`LANGUAGES`), with its provenance
+    (including library versions) in `info`; English is recorded there, Vietnamese keeps its bytes."""
+    if language not in LANGUAGES:
+        raise EvalError(f"unknown report language {language!r}; choose one of {', '.join(LANGUAGES)}")
+    if language == "en" and word_segmentation:
+        raise EvalError("word segmentation is for Vietnamese; English reports are tokenised by the PTB rules")
+    if name == "default" and language == "en":
+        profile = _english_default_profile()
+    elif name == "default":
         profile = _default_profile(word_segmentation)
     elif name == "coco":
         profile = _coco_profile()
@@ -142,4 +169,6 @@ def get_profile(name: str, word_segmentation: bool = False) -> Profile:
     else:
         raise EvalError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
     profile.info.update({"name": profile.name, "metrics": list(profile.metrics), "libraries": library_versions()})
+    if language == "en":
+        profile.info["language"] = "en"
     return profile

@@ -62,7 +62,25 @@ def write_study(study, truth: dict[str, Any], out: Path, fmt: str) -> dict[str, 
         record["files"] = {"ct": str(ct_path.relative_to(out)), "pet": str(pet_path.relative_to(out))}
     else:
         raise SynthError(f"unknown format {fmt!r}; expected one of {FORMATS}")
+    write_english_report(truth, out, fmt, record)
     return record
+
+
+def english_report_path(truth: dict[str, Any], fmt: str, record: dict[str, Any]) -> str:
+    """Where a study's English report goes: `reports_en/` beside `reports/` (ViMed-PET), else
+    `report_en.json` in the study folder (the sidecar the DICOM and NIfTI readers look for)."""
+    if fmt == "vimed":
+        report = Path(record["files"]["report"])
+        return (report.parent.parent / "reports_en" / report.name).as_posix()
+    return f"{truth['key']}/report_en.json"
+
+
+def write_english_report(truth: dict[str, Any], out: Path, fmt: str, record: dict[str, Any]) -> None:
+    """The English report of the same findings (`vipet.synth.report_en`), as a new file only: the
+    truth record, `metadata.csv` and every other file keep their bytes, and no RNG is drawn."""
+    from vipet.synth.report_en import english_report
+
+    atomic_write_json(out / english_report_path(truth, fmt, record), english_report(truth["lesions"]), root=out)
 
 
 def _make_one(args: tuple[int, int, str, str, str]) -> tuple[int, dict[str, Any] | None, str | None]:
