@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vipet.reports.normalize import normalize_text
+from vipet.reports.english import english_sections, english_lesions, vietnamese_lesions
 from vipet.reports.spans import SIZE, SUV, dims_mm
 from vipet.schema import FINDINGS_KEY, SECTION_REGIONS, Report
 
@@ -42,11 +43,6 @@ _VI_WORDS = frozenset("và của có không ở hình ảnh tăng bên phải tr
 _EN_SUV = re.compile(r"suv\s*max\s*(?:value\s*)?(?:of\s*)?[:;=]?\s*(\d+(?:\.\d+)?)", re.IGNORECASE)
 _EN_SIZE = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?(?:\s*[x×]\s*\d+(?:\.\d+)?)*)\s*(mm|cm)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_REGION_WORDS = (("head_neck", ("head", "neck")), ("chest", ("chest", "thorax", "thoracic", "lung")),
-                 ("abdomen_pelvis", ("abdomen", "pelvis", "abdominal")),
-                 ("musculoskeletal", ("musculoskeletal", "bone", "muscle", "skeletal")))
-
-
 def _letters(text: str) -> list[str]:
     return [c for c in unicodedata.normalize("NFC", text) if c.isalpha()]
 
@@ -92,40 +88,6 @@ def english_numbers(text: str) -> tuple[set[float], set[tuple[float, ...]], int]
         scale = 10.0 if m.group(2).lower() == "cm" else 1.0
         sizes.add(tuple(sorted(_round(float(n) * scale) for n in _NUMBER.findall(m.group(1)))))
     return set(suvs), sizes, len(suvs)
-
-
-def english_sections(obj: Any) -> tuple[dict[str, str], str]:
-    """(region key -> text, whole text) of an English report in any accepted form (module docstring)."""
-    if isinstance(obj, Report):
-        sections = {region: obj.sections.get(title, "") for region, title in SECTION_REGIONS.items()}
-        return sections, obj.full_text()
-    if not isinstance(obj, dict):
-        return {}, str(obj or "")
-    if FINDINGS_KEY in obj:
-        return english_sections(Report.from_json(obj))
-    folded = {str(k).strip().lower(): v for k, v in obj.items()}
-    findings = next((folded[k] for k in ("findings", "description", "image description") if k in folded), None)
-    impression = next((folded[k] for k in ("impression", "conclusion") if k in folded), "")
-    sections: dict[str, str] = {}
-    if isinstance(findings, dict):
-        for name, text in findings.items():
-            region = _region_of(str(name))
-            if region is not None and isinstance(text, str):
-                sections[region] = (sections.get(region, "") + " " + text).strip()
-    elif isinstance(findings, str):
-        return {}, " ".join(p for p in (findings, impression if isinstance(impression, str) else "") if p)
-    if not sections and isinstance(folded.get("text"), str):
-        return {}, folded["text"]
-    whole = " ".join([*sections.values(), impression if isinstance(impression, str) else ""]).strip()
-    return sections, whole
-
-
-def _region_of(name: str) -> str | None:
-    low = name.lower()
-    for region, words in _REGION_WORDS:
-        if any(word in low for word in words):
-            return region
-    return None
 
 
 @dataclass
@@ -180,7 +142,6 @@ def compare_versions(report_vi: Report, report_en: Any, *, lesions: bool = False
     if lesions:
         from collections import Counter
 
-        from vipet.reports.english import english_lesions, vietnamese_lesions
 
         vi = Counter(_lesion_text(f) for f in vietnamese_lesions(report_vi))
         en = Counter(_lesion_text(f) for f in english_lesions(report_en))

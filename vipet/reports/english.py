@@ -1,6 +1,6 @@
 """English reports: split by image region, and the lesion facts a translation must keep.
 
-The English version of a report (`reports_en/`, any form `vipet.reports.consistency.english_sections`
+The English version of a report (`reports_en/`, any form `english_sections` below
 accepts) is trained and scored per region like the Vietnamese one (`vipet.reports.regions`): each
 image region reads its section, and each musculoskeletal sentence goes to the region its bone names
 (cervical spine -> head_neck; thoracic spine, ribs, sternum -> chest; lumbar spine, sacrum, pelvis,
@@ -67,14 +67,51 @@ class LesionFacts:
         return self.organ, self.side, self.size_mm, self.suv_max
 
 
+_REGION_WORDS = (("head_neck", ("head", "neck")), ("chest", ("chest", "thorax", "thoracic", "lung")),
+                 ("abdomen_pelvis", ("abdomen", "pelvis", "abdominal")),
+                 ("musculoskeletal", ("musculoskeletal", "bone", "muscle", "skeletal")))
+
+
+def english_sections(obj: Any) -> tuple[dict[str, str], str]:
+    """(region key -> text, whole text) of an English report in any accepted form (module docstring)."""
+    if isinstance(obj, Report):
+        sections = {region: obj.sections.get(title, "") for region, title in SECTION_REGIONS.items()}
+        return sections, obj.full_text()
+    if not isinstance(obj, dict):
+        return {}, str(obj or "")
+    if FINDINGS_KEY in obj:
+        return english_sections(Report.from_json(obj))
+    folded = {str(k).strip().lower(): v for k, v in obj.items()}
+    findings = next((folded[k] for k in ("findings", "description", "image description") if k in folded), None)
+    impression = next((folded[k] for k in ("impression", "conclusion") if k in folded), "")
+    sections: dict[str, str] = {}
+    if isinstance(findings, dict):
+        for name, text in findings.items():
+            region = _region_of(str(name))
+            if region is not None and isinstance(text, str):
+                sections[region] = (sections.get(region, "") + " " + text).strip()
+    elif isinstance(findings, str):
+        return {}, " ".join(p for p in (findings, impression if isinstance(impression, str) else "") if p)
+    if not sections and isinstance(folded.get("text"), str):
+        return {}, folded["text"]
+    whole = " ".join([*sections.values(), impression if isinstance(impression, str) else ""]).strip()
+    return sections, whole
+
+
+def _region_of(name: str) -> str | None:
+    low = name.lower()
+    for region, words in _REGION_WORDS:
+        if any(word in low for word in words):
+            return region
+    return None
+
+
 def _round(value: float) -> float:
     return round(float(value) + 0.0, 1)
 
 
 def english_region_sections(obj: Any) -> tuple[dict[str, str], str]:
     """(section region -> text, impression) of an English report in any accepted form."""
-    from vipet.reports.consistency import english_sections
-
     sections, _ = english_sections(obj)
     if isinstance(obj, dict) and FINDINGS_KEY in obj:  # the Vietnamese layout, English text
         obj = Report.from_json(obj)
@@ -102,8 +139,6 @@ def split_english_report(obj: Any) -> dict[str, str]:
     """
     sections, impression = english_region_sections(obj)
     if not sections:
-        from vipet.reports.consistency import english_sections
-
         whole = english_sections(obj)[1].strip()
         return {WHOLE: whole, "impression": impression, **{r: "" for r in IMAGE_REGIONS}}
     bones: dict[str, list[str]] = {region: [] for region in IMAGE_REGIONS}
