@@ -4,20 +4,18 @@ The paper rewrote every training report with an LLM; here that is a plug-in: any
 the `/chat/completions` protocol (a local vLLM or llama.cpp server, a hosted API) can be named
 by URL. Nothing is trusted: a paraphrase is kept only if the offline extractor reads the same
 lesions from it as from the original (`facts_preserved`), otherwise it is dropped.
-Only the standard library is used (urllib), so the report layer stays light.
+The HTTP exchange is `vipet.reports.chat_transport`'s, the one chat client of the package.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from vipet.errors import ReportError
 from vipet.reports.augment import facts_preserved
+from vipet.reports.chat_transport import ChatHTTPError, message_content, post_json
 from vipet.reports.parse import parse_report
 
 SYSTEM_PROMPT = (
@@ -48,33 +46,15 @@ class LLMParaphraser:
     def paraphrase(self, text: str) -> str:
         """The endpoint's rewrite of `text`; a `ReportError` for transport or protocol failures."""
         url = self.base_url.rstrip("/") + "/chat/completions"
-        body = json.dumps(
-            {
-                "model": self.model,
-                "temperature": self.temperature,
-                "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}],
-            }
-        ).encode("utf-8")
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        body = {
+            "model": self.model,
+            "temperature": self.temperature,
+            "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": text}],
+        }
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                payload: Any = json.loads(response.read().decode("utf-8"))
-        except urllib.error.HTTPError as exc:
-            raise ReportError(f"paraphraser endpoint answered HTTP {exc.code}", url) from None
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise ReportError(f"paraphraser endpoint unreachable ({exc})", url) from None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise ReportError("paraphraser endpoint did not return JSON", url) from None
-        try:
-            content = payload["choices"][0]["message"]["content"]
-        except (KeyError, IndexError, TypeError):
-            raise ReportError("paraphraser response has no choices[0].message.content", url) from None
-        if not isinstance(content, str) or not content.strip():
-            raise ReportError("paraphraser returned an empty text", url)
-        return content.strip()
+            return message_content(post_json(url, body, api_key=self.api_key, timeout_s=self.timeout_s), url)
+        except ChatHTTPError as exc:
+            raise ReportError(f"paraphraser {exc.reason}", url) from None
 
 
 def paraphrase_checked(report_or_text: Any, paraphraser: LLMParaphraser) -> str | None:
