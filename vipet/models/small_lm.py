@@ -118,7 +118,7 @@ def build_small_lm(config: SmallLMConfig, tokenizer, seed: int = 0):
 
 def create_small_lm(texts: Iterable[str], out_dir: str | Path, config: SmallLMConfig | None = None, seed: int = 0) -> Path:
     """Train the tokenizer on `texts`, build the random-weight LM, save both as a HF folder; return it."""
-    from vipet.models.vlm import quiet_transformers
+    from vipet.models.hf_logging import quiet_transformers
 
     quiet_transformers()
     config = config or SmallLMConfig()

@@ -66,7 +66,7 @@ def create_random_lm(family: str, size: str, tokenizer, out_dir: str | Path, *, 
     """
     from transformers import AutoModelForCausalLM
 
-    from vipet.models.vlm import quiet_transformers
+    from vipet.models.hf_logging import quiet_transformers
 
     quiet_transformers()
     special = {"bos": tokenizer.bos_token_id, "eos": tokenizer.eos_token_id,

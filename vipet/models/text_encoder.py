@@ -68,7 +68,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         from transformers import AutoModel, AutoTokenizer
 
-        from vipet.models.vlm import quiet_transformers
+        from vipet.models.hf_logging import quiet_transformers
 
         quiet_transformers()
         try:

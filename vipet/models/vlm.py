@@ -27,6 +27,9 @@ from torch import nn
 from vipet.errors import TrainError
 from vipet.models.encoders import EncoderConfig, VisionEncoder, build_encoder
 from vipet.models.findings import finding_labels
+from vipet.models.hf_logging import quiet_transformers
+from vipet.models.gemma import (answer_logits_only, default_image_token_id, embedding_scale, names_gguf_lm,
+                                resolve_gguf_lm)
 from vipet.models.projector import Projector, ProjectorConfig
 from vipet.models.prompts import IGNORE_INDEX, IMAGE_MARKER, PromptEncoder
 from vipet.typed_config import from_mapping, to_mapping
@@ -80,14 +83,6 @@ class VLMConfig:
         return from_mapping(cls, values, source, error=TrainError)
 
 
-def quiet_transformers() -> None:
-    """Weight-loading progress bars would flood logs and test output."""
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
 def resolve_lm_path(lm: str, base_dir: str | Path | None) -> str:
     """A relative `lm` is looked up beside the saved model first; a missing folder is taken as a hub name."""
     if base_dir is not None and not os.path.isabs(lm) and (Path(base_dir) / lm).exists():
@@ -120,10 +115,15 @@ def resolve_image_token_id(tokenizer, embedding_rows: int, configured: int | Non
 
 
 def load_lm(lm: str, dtype: str = "float32"):
-    """`AutoModelForCausalLM` and its tokenizer by path or hub name, with a one-line error when absent."""
+    """`AutoModelForCausalLM` and its tokenizer by path or hub name, with a one-line error when absent.
+
+    `gemma3-270m` and `.gguf` files are converted once into a cached HF folder (vipet.models.gemma).
+    """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     quiet_transformers()
+    if names_gguf_lm(lm):
+        lm = resolve_gguf_lm(lm)
     try:
         model = AutoModelForCausalLM.from_pretrained(lm, dtype=DTYPES[dtype])
         tokenizer = AutoTokenizer.from_pretrained(lm)
@@ -138,7 +138,8 @@ class VisionLanguageModel(nn.Module):
     def __init__(self, config: VLMConfig, lm: nn.Module, tokenizer, encoder: VisionEncoder | None = None):
         super().__init__()
         embeddings = lm.get_input_embeddings()
-        image_token_id = resolve_image_token_id(tokenizer, embeddings.num_embeddings, config.image_token_id)
+        configured = config.image_token_id if config.image_token_id is not None else default_image_token_id(lm, tokenizer)
+        image_token_id = resolve_image_token_id(tokenizer, embeddings.num_embeddings, configured)
         self.config = dataclasses.replace(config, image_token_id=image_token_id)
         config = self.config
         self.lm = lm
@@ -149,6 +150,11 @@ class VisionLanguageModel(nn.Module):
         self.aux_size = len(finding_labels()) if config.aux_targets == "findings" else len(tokenizer)
         self.aux_head = nn.Linear(2 * self.encoder.out_dim, self.aux_size) if config.aux_weight > 0 else None
         self.tag_proj = nn.Linear(self.aux_size, lm_dim) if config.aux_tag_token else None
+        # Gemma-style LMs scale text embeddings inside the embedding module, which spliced visual
+        # tokens bypass, and their 262k-row vocabulary makes full logits the memory cost: both
+        # are handled only for such LMs, so every other LM runs exactly the code it always ran.
+        self.visual_scale = embedding_scale(lm)
+        self.answer_logits_only = answer_logits_only(lm)
         self.prompts = PromptEncoder(tokenizer, self.num_visual_tokens, config.use_chat_template, config.max_length,
                                      image_token_id=image_token_id)
 
@@ -252,6 +258,8 @@ class VisionLanguageModel(nn.Module):
             raise TrainError(f"each row must reserve {projected.shape[1]} visual positions (image_token_id "
                              f"{self.config.image_token_id}), got {counts.tolist()}: does a text hold the image token?")
         mask = image_mask.unsqueeze(-1).expand_as(embeds)
+        if self.visual_scale != 1.0:
+            projected = projected * self.visual_scale
         return embeds.masked_scatter(mask, projected.to(embeds.dtype))
 
     def forward(
@@ -265,12 +273,14 @@ class VisionLanguageModel(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """LM loss on answer tokens; with the auxiliary head also `aux_loss` (rows where `aux_mask`)."""
         embeds, aux_logits = self.embed(images, input_ids)
-        out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
-        result: dict[str, torch.Tensor] = {"logits": out.logits}
-        if labels is None:
-            return result
-        result["lm_loss"] = out.loss
-        loss = out.loss
+        if labels is not None and self.answer_logits_only:
+            result, loss = self._answer_loss(embeds, attention_mask, labels)
+        else:
+            out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
+            result = {"logits": out.logits}
+            if labels is None:
+                return result
+            result["lm_loss"] = loss = out.loss
         if aux_logits is not None:
             if aux_targets is None:
                 if self.config.aux_targets == "findings":
@@ -280,6 +290,21 @@ class VisionLanguageModel(nn.Module):
             loss = loss + self.config.aux_weight * result["aux_loss"]
         result["loss"] = loss
         return result
+
+    def _answer_loss(self, embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor):
+        """The answer-token loss with logits computed only where a next token is scored.
+
+        Position t predicts label t+1, so only positions whose next label is an answer token get
+        logits: (answer tokens, vocabulary) instead of (batch, length, vocabulary), which for a
+        262k vocabulary is most of the memory. Same mean cross-entropy as the LM's own loss;
+        `logits` then holds those rows only.
+        """
+        scored = torch.zeros_like(labels, dtype=torch.bool)
+        scored[:, :-1] = labels[:, 1:] != IGNORE_INDEX
+        out = self.lm(inputs_embeds=embeds, attention_mask=attention_mask, logits_to_keep=scored)
+        logits = out.logits.reshape(-1, out.logits.shape[-1])
+        loss = F.cross_entropy(logits.float(), labels[:, 1:][scored[:, :-1]])
+        return {"logits": logits, "lm_loss": loss}, loss
 
     def bag_targets(self, labels: torch.Tensor, vocab_size: int) -> torch.Tensor:
         """Multi-hot (B, V): which tokens each answer contains (eos and padding excluded)."""
