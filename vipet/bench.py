@@ -37,6 +37,8 @@ RUN_INFO = "run.json"
 METRICS = "metrics.json"
 PREDICTIONS_DIR = "predictions"
 DATA_MANIFEST = "data_manifest.json"  # the content hashes of the data files, reused while size and mtime hold
+GROUNDING, STRESS, SEED_SPREAD = "grounding.json", "stress.json", "seed_spread.json"  # vipet.trust, beside metrics.json
+SEEDS_DIR = "seeds"  # models retrained with the extra `seeds`: predictions and metrics per seed
 RENDER_CAPTIONS = {"mip": "coronal MIP (PET, SUV 0-5)", "fused": "fused PET/CT slice"}  # vipet.data.cache.study_renders
 
 # The parts of vipet/ a step does NOT run. Everything else of the package is hashed into the step's
@@ -77,6 +79,106 @@ def check_names(config: BenchConfig) -> None:
         seen[name] = kind
 
 
+# The largest model-ready volume a bench may ask for (D x H x W voxels): 128 x 512 x 512, the paper's
+# largest encoder input is 140 x 480 x 480; anything larger cannot be batched on any machine here.
+MAX_TARGET_VOXELS = 128 * 512 * 512
+COHORT_SIZES = ("small", "full")
+
+
+def validate_config(config: BenchConfig) -> None:
+    """Refuse a bench config that cannot run, before any cohort, build or training step starts.
+
+    Types are checked when the YAML is read (typed_config); this checks ranges and names against the
+    one definition of each vocabulary (tasks, regions, split modes, profiles, registered baselines)
+    and the model names (`check_names`), so a typo fails in seconds instead of after training.
+    """
+    from vipet.data.splits import SPLIT_MODES
+    from vipet.eval.profiles import PROFILES
+    from vipet.schema import SAMPLE_REGIONS
+    from vipet.train.config import TASKS
+
+    def positive(name: str, value: Any, minimum: int = 1) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise BenchError(f"{name} must be an integer of at least {minimum}, got {value!r}")
+
+    def known(name: str, values: Any, allowed: tuple[str, ...] | list[str], empty_ok: bool = False) -> None:
+        items = [values] if isinstance(values, str) else list(values)
+        unknown = [v for v in items if v not in allowed]
+        if unknown:
+            raise BenchError(f"unknown {name} {', '.join(map(repr, unknown))}; known: {', '.join(allowed)}")
+        if not items and not empty_ok:
+            raise BenchError(f"{name} is empty; choose from {', '.join(allowed)}")
+        repeated = sorted({v for v in items if items.count(v) > 1})
+        if repeated:
+            raise BenchError(f"{name} {', '.join(map(repr, repeated))} listed twice")
+
+    check_names(config)  # first: a name with a path or used twice is refused with its own message
+    for name in ("seed", *(f"seeds[{i}]" for i in range(len(config.seeds)))):
+        value = config.seed if name == "seed" else config.seeds[int(name[6:-1])]
+        positive(name, value, minimum=0)
+    positive("cohort_n", config.cohort_n)
+    positive("workers", config.workers)
+    positive("n_resamples", config.n_resamples, minimum=0)
+    positive("cases", config.cases, minimum=0)
+    if config.max_test_samples is not None:
+        positive("max_test_samples", config.max_test_samples)
+    known("cohort_size", config.cohort_size, COHORT_SIZES)
+    known("split", config.split, SPLIT_MODES)
+    known("task", config.tasks, TASKS)
+    known("region", config.regions, SAMPLE_REGIONS)
+    known("profile", config.profile, PROFILES)
+    from vipet.data.tasks import REPORT_LANGUAGES
+
+    known("report_language", config.report_language, REPORT_LANGUAGES)
+    if config.report_language == "en" and "vqa" in config.tasks:
+        raise BenchError("report_language en scores English reports only: the VQA questions are generated from the "
+                         "Vietnamese reports; use tasks: [report]")
+    known("baseline", config.baselines, _registered_baselines(), empty_ok=True)
+    shape = tuple(config.target_shape)
+    if len(shape) != 3 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in shape):
+        raise BenchError(f"target_shape must be three positive integers (D, H, W), got {list(shape)}")
+    if shape[0] * shape[1] * shape[2] > MAX_TARGET_VOXELS:
+        raise BenchError(f"target_shape {list(shape)} is {shape[0] * shape[1] * shape[2]} voxels per volume, more "
+                         f"than the {MAX_TARGET_VOXELS} (128 x 512 x 512) a bench can batch")
+    if not config.models and not config.baselines:
+        raise BenchError("nothing to benchmark: no models and no baselines")
+    names = [entry.name for entry in config.models]
+    from vipet.models.registry import LEADERBOARD_GROUPS, model_kinds
+
+    for i, entry in enumerate(config.models):
+        if entry.kind not in model_kinds():
+            raise BenchError(f"model {entry.name!r}: unknown model kind {entry.kind!r}; known: {', '.join(model_kinds())}")
+        if entry.group is not None and entry.group not in LEADERBOARD_GROUPS:
+            raise BenchError(f"model {entry.name!r}: unknown leaderboard group {entry.group!r}; known: "
+                             f"{', '.join(LEADERBOARD_GROUPS)}")
+        if entry.kind == "api" and entry.init_from is not None:
+            raise BenchError(f"model {entry.name!r}: an api model trains nothing, so it cannot start from {entry.init_from!r}")
+        if entry.init_from is not None and entry.init_from not in names[:i]:
+            raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
+                             f"this bench ({names[:i] or 'none'})")
+        if not (configs_dir() / entry.config).is_file() and not Path(entry.config).is_file():
+            raise BenchError(f"model {entry.name!r}: stage config {entry.config!r} not found (neither a file nor one of "
+                             f"{configs_dir()})")
+
+
+def check_feasible(config: BenchConfig, build: Path) -> None:
+    """After the build, before training: every split the bench trains, validates and tests on holds
+    samples of every requested region (each sample carries a report, so both tasks), and the built
+    volumes have the target shape the bench asked for. Read from the manifest, in milliseconds."""
+    from vipet.data.manifest import read_manifest
+
+    rows = read_manifest(build / "manifest.parquet")
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        counts[(row["split"], row["region"])] = counts.get((row["split"], row["region"]), 0) + 1
+    missing = [f"{split}/{region}" for split in ("train", "test") for region in config.regions
+               if not counts.get((split, region))]
+    if missing:
+        raise BenchError(f"the build has no samples for {', '.join(missing)} (split {config.split!r}, "
+                         f"{len(rows)} samples in all): nothing to train on or score; use more studies or "
+                         f"another split or region", build / "manifest.parquet")
+
+
 def _registered_baselines() -> list[str]:
     from vipet.models.registry import baseline_names
 
@@ -85,16 +187,22 @@ def _registered_baselines() -> list[str]:
 
 @dataclass
 class ModelEntry:
-    """A trained model of the benchmark: a name, a stage config (YAML) and dotted overrides.
+    """A model of the benchmark: a name, a config (YAML) and overrides, of a `kind`.
 
-    `init_from` names an earlier model of the same bench whose final weights this one starts
-    from (a later stage, as the paper's models are trained); its hash then keys this model too.
+    kind `vlm` (default): a stage config trained here, dotted overrides; `init_from` names an
+    earlier model of the same bench whose final weights this one starts from (a later stage, as
+    the paper's models are trained); its hash then keys this model too. kind `api`: an
+    `vipet.models.api_chat` config (an OpenAI-compatible endpoint shown k training examples), flat
+    overrides, nothing trained. `group` places the row on a grouped leaderboard (default: the
+    kind's, `vipet.models.registry.MODEL_KINDS`; an api row with k_shots 0 is zero-shot).
     """
 
     name: str
     config: str
     overrides: dict[str, Any] = field(default_factory=dict)
     init_from: str | None = None
+    kind: str = "vlm"
+    group: str | None = None
 
 
 @dataclass
@@ -122,6 +230,17 @@ class BenchConfig:
     n_resamples: int = 1000
     expert_dir: str | None = None
     cases: int = 3
+    # Extra training seeds (e.g. [0, 1, 2]): every model is trained once more per seed other than
+    # `seed`, and each metric's mean and range over the seeds goes beside the bootstrap interval
+    # (seed_spread.json, report.html). Empty: one training per model; metrics.json never changes.
+    seeds: list[int] = field(default_factory=list)
+    # The leaderboard as the paper shows it: rows grouped zero-shot / few-shot / fine-tuned, then the
+    # baselines. Off by default, so the default leaderboard keeps its bytes.
+    leaderboard_groups: bool = False
+    # The language of the reports trained on and scored: "vi" (the Vietnamese reports) or "en" (the
+    # English versions, `reports_en/`, on the same region volumes: `vipet.data.tasks.write_english_view`,
+    # English tokens for the language metrics, no clinical F1). Default "vi": nothing changes.
+    report_language: str = "vi"
 
 
 QUICK = {"cohort_n": 40, "n_resamples": 200, "cases": 2}
@@ -143,7 +262,8 @@ def resolve_config(config_file: Path | None = None, *, quick: bool = False, data
     config = from_mapping(BenchConfig, values, config_file, error=BenchError)
     if quick:
         config = dataclasses.replace(config, **{k: v for k, v in QUICK.items() if k not in values})
-        config.models = [dataclasses.replace(m, overrides={**QUICK_TRAIN, **m.overrides}) for m in config.models]
+        config.models = [dataclasses.replace(m, overrides={**QUICK_TRAIN, **m.overrides}) if m.kind == "vlm" else m
+                         for m in config.models]
     if data is not None:
         config.data = str(data)
     if seed is not None:
@@ -317,7 +437,7 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: 
 
 
 def _predict_step(name: str, source: str, upstream: dict[str, Any], config: BenchConfig, build: Path, run: Path,
-                  steps: Steps, tasks: list[str]) -> Path:
+                  steps: Steps, tasks: list[str], folder: str = PREDICTIONS_DIR) -> Path:
     """Predictions of `source` (a run folder or a baseline name), written once with the row name `name`.
 
     `upstream` is what the predictions depend on besides the settings here: the model's weights
@@ -325,8 +445,8 @@ def _predict_step(name: str, source: str, upstream: dict[str, Any], config: Benc
     """
     from vipet.train.predict import predict
 
-    out = run / PREDICTIONS_DIR / f"{name}.jsonl"
-    inside(run / PREDICTIONS_DIR, f"{name}.jsonl", "predictions file")
+    out = run / folder / f"{name}.jsonl"
+    inside(run / folder, f"{name}.jsonl", "predictions file")
     inputs = {"name": name, "upstream": upstream, "tasks": tasks, "regions": config.regions,
               "max_samples": config.max_test_samples}  # a baseline's name is also what runs
 
@@ -337,6 +457,49 @@ def _predict_step(name: str, source: str, upstream: dict[str, Any], config: Benc
 
     steps.run_step(f"predict-{name}", inputs, [out], work)
     return out
+
+
+def _trained(config: BenchConfig) -> list[ModelEntry]:
+    """The models this bench trains (kind vlm); api rows are only asked."""
+    return [entry for entry in config.models if entry.kind == "vlm"]
+
+
+def _api_config(entry: ModelEntry):
+    from vipet.models.api_chat import load_api_config
+
+    path = Path(entry.config)
+    if not path.is_absolute() and not path.exists():
+        path = configs_dir() / entry.config
+    return load_api_config(path, entry.overrides)
+
+
+def leaderboard_groups(config: BenchConfig) -> dict[str, str]:
+    """Row name -> leaderboard group: the entry's `group`, else its kind's (an api row shown no
+    example is zero-shot), and "baseline" for the baselines."""
+    from vipet.models.registry import MODEL_KINDS
+
+    groups = {}
+    for entry in config.models:
+        default = _api_config(entry).group if entry.kind == "api" else MODEL_KINDS[entry.kind]
+        groups[entry.name] = entry.group or default
+    return {**groups, **{name: "baseline" for name in config.baselines}}
+
+
+def _api_predict_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: str, run: Path,
+                      steps: Steps) -> Path:
+    """Predictions of an api model: its resolved config goes to `RUN/models/<name>/api.yaml` (the key's
+    variable name only, never the key), its replies are cached in `RUN/models/<name>/cache/`, so a
+    rerun whose step key changed still sends no request it already sent."""
+    from vipet.typed_config import to_mapping
+
+    api = _api_config(entry)
+    folder = inside(run / "models", entry.name, "model run folder")
+    settings = {k: v for k, v in to_mapping(api).items() if k != "cache_dir"}  # where the cache lies keys nothing
+    spec = folder / "api.yaml"
+    atomic_write_text(spec, yaml.safe_dump({**settings, "cache_dir": str(folder / "cache")}, allow_unicode=True,
+                                           sort_keys=True))
+    tasks = [t for t in config.tasks if t in api.tasks]
+    return _predict_step(entry.name, f"api:{spec}", {"api": settings, "build": build_key}, config, build, run, steps, tasks)
 
 
 def _baseline_tasks(name: str, tasks: list[str]) -> list[str]:
@@ -352,7 +515,8 @@ def compute_metrics(prediction_files: list[Path], config: dict[str, Any]) -> dic
 
     records = [record for path in sorted(prediction_files) for record in load_predictions(path)]
     metrics = evaluate_predictions(records, profile=config["profile"], clinical=True, expert_dir=config["expert_dir"],
-                                   n_resamples=config["n_resamples"], seed=config["seed"])
+                                   n_resamples=config["n_resamples"], seed=config["seed"],
+                                   language=config.get("report_language", "vi"))
     metrics["input"] = {"files": {p.name: sha256_file(p) for p in sorted(prediction_files)}, "n_records": len(records)}
     return metrics
 
@@ -363,24 +527,53 @@ def metrics_text(metrics: dict[str, Any]) -> str:
     return metrics_json_text(metrics)
 
 
+def _english_step(build: Path, build_key: str, data: Path, data_hash: str, run: Path, steps: Steps) -> tuple[Path, str]:
+    """The English view of the build (`RUN/build_en`: its manifest with the English report texts, arrays
+    read from the build) and the step's key, which then stands for the build in every step downstream."""
+    from vipet.data.tasks import write_english_view
+
+    out = run / "build_en"
+
+    def work() -> dict[str, Any]:
+        summary = write_english_view(build, data, out)
+        if summary["problems"]:
+            steps.log(f"build-english: {len(summary['problems'])} studies have no usable English report (see "
+                      f"{out / 'english_view.json'})")
+        return {"manifest": sha256_file(out / "manifest.parquet"), "with_english": summary["with_english"]}
+
+    steps.run_step("build-english", {"build": build_key, "data": data_hash}, [out / "manifest.parquet"], work)
+    return out, steps.keys["build-english"]
+
+
 def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) the benchmark into `out`; returns the run info written to `out/run.json`."""
     from vipet.eval.profiles import library_versions as eval_versions
     from vipet.provenance import git_revision
     from vipet.train.run import library_versions as train_versions
 
-    check_names(config)
+    validate_config(config)  # names, ranges, vocabularies: before any step writes a file
     out.mkdir(parents=True, exist_ok=True)
     resolved = config_dict(config)
     atomic_write_text(out / "config.yaml", yaml.safe_dump(resolved, allow_unicode=True, sort_keys=True))
     baselines = [b for b in config.baselines if _baseline_tasks(b, config.tasks)]
-    steps = Steps(out, total=(config.data is None) + 1 + 2 * len(config.models) + len(baselines) + 2, log=log)
+    extra_seeds = [s for s in dict.fromkeys(config.seeds) if s != config.seed]
+    trained = _trained(config)
+    seed_steps = (2 * len(trained) * len(extra_seeds) + 1) if extra_seeds and trained else 0
+    steps = Steps(out, total=(config.data is None) + 1 + len(config.models) + len(trained) + len(baselines) + 2 + seed_steps
+                  + (config.report_language == "en"), log=log)
     data, data_hash = _cohort_step(config, out, steps)
     build, manifest_sha, build_key = _build_step(config, data, data_hash, out, steps)
+    cached_build = build  # arrays and renders; with English reports, models train and are scored on its English view
+    if config.report_language == "en":
+        build, build_key = _english_step(cached_build, build_key, data, data_hash, out, steps)
+    check_feasible(config, build)  # before the first training step
     prediction_files: list[Path] = []
     curves: list[Path] = []
     model_hashes: dict[str, str] = {}
     for entry in config.models:
+        if entry.kind == "api":  # nothing to train: its predictions straight from the endpoint
+            prediction_files.append(_api_predict_step(entry, config, build, build_key, out, steps))
+            continue
         if entry.init_from is not None and entry.init_from not in model_hashes:
             raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
                              f"this bench ({sorted(model_hashes) or 'none'})")
@@ -400,6 +593,8 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
     prediction_hashes = {p.name: sha256_file(p) for p in prediction_files}
     eval_inputs = {"predictions": prediction_hashes, "profile": config.profile, "n_resamples": config.n_resamples,
                    "seed": config.seed, "expert_dir": config.expert_dir}
+    if config.report_language != "vi":  # the default keys stay as they were
+        eval_inputs["report_language"] = config.report_language
 
     def evaluate() -> dict[str, Any]:
         metrics = compute_metrics(prediction_files, resolved)
@@ -408,17 +603,29 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
 
     steps.run_step("evaluate", eval_inputs, [out / METRICS], evaluate)
     metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
+    spread = _seed_runs(config, extra_seeds, build, build_key, out, steps, metrics, resolved) if seed_steps else None
+
+    # Grounding and stress curves are recomputed on every run (a few seconds) and key the report by
+    # their content: an image change that moves no hot spot redoes nothing.
+    from vipet.trust.report import trust_results
+
+    trust = trust_results(prediction_files, cached_build, data / "truth.jsonl")
+    trust_inputs = {"trust": sha256_json(trust), "seed_spread": sha256_json(spread) if spread else None}
 
     def report() -> dict[str, Any]:
         from vipet.eval.leaderboard import leaderboard_csv, leaderboard_markdown
 
-        atomic_write_text(out / "leaderboard.md", leaderboard_markdown(metrics))
-        atomic_write_text(out / "leaderboard.csv", leaderboard_csv(metrics))
-        _write_html(out, metrics, build, prediction_files, curves, config)
+        groups = leaderboard_groups(config) if config.leaderboard_groups else None
+        atomic_write_text(out / "leaderboard.md", leaderboard_markdown(metrics, groups))
+        atomic_write_text(out / "leaderboard.csv", leaderboard_csv(metrics, groups))
+        atomic_write_json(out / GROUNDING, trust["grounding"])
+        atomic_write_json(out / STRESS, trust["stress"])
+        _write_html(out, metrics, cached_build, prediction_files, curves, config, trust, spread)
         return {"leaderboard": sha256_file(out / "leaderboard.md")}
 
-    steps.run_step("report", {"metrics": sha256_file(out / METRICS), "cases": config.cases},
-                   [out / "leaderboard.md", out / "report.html"], report)
+    report_inputs = {"groups": leaderboard_groups(config)} if config.leaderboard_groups else {}  # default keys unchanged
+    steps.run_step("report", {"metrics": sha256_file(out / METRICS), "cases": config.cases, **trust_inputs, **report_inputs},
+                   [out / "leaderboard.md", out / "report.html", out / GROUNDING, out / STRESS], report)
     info = {
         "config": resolved,
         "seed": config.seed,
@@ -433,14 +640,58 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
     return info
 
 
+def _seed_runs(config: BenchConfig, seeds: list[int], build: Path, build_key: str, out: Path, steps: Steps,
+               metrics: dict[str, Any], resolved: dict[str, Any]) -> dict[str, Any]:
+    """Train and predict every model once more per seed in `seeds` (rows `<name>.seed<s>`, under
+    `RUN/seeds/`), score each seed's predictions alone, and return the per-metric spread
+    (`vipet.trust.seeds.seed_spread`, also written to `RUN/seed_spread.json`)."""
+    from vipet.trust.seeds import seed_model_name, seed_spread
+
+    files: dict[int, list[Path]] = {}
+    for seed in seeds:
+        seeded_config = dataclasses.replace(config, seed=seed)
+        hashes: dict[str, str] = {}
+        for entry in _trained(config):
+            seeded = ModelEntry(seed_model_name(entry.name, seed), entry.config, entry.overrides,
+                                seed_model_name(entry.init_from, seed) if entry.init_from else None)
+            run_dir, model_hash = _train_step(seeded, seeded_config, build, build_key, out, steps,
+                                              hashes.get(seeded.init_from) if seeded.init_from else None)
+            hashes[seeded.name] = model_hash
+            model_config = _model_config(seeded, build, seed, out)
+            tasks = [t for t in config.tasks if t in model_config.data.tasks]
+            upstream = {"model": model_hash, "generation": dataclasses.asdict(model_config.generation)}
+            files.setdefault(seed, []).append(_predict_step(seeded.name, str(run_dir), upstream, config, build, out,
+                                                            steps, tasks, folder=f"{SEEDS_DIR}/{PREDICTIONS_DIR}"))
+    outputs = {seed: out / SEEDS_DIR / f"metrics.seed{seed}.json" for seed in seeds}
+    inputs = {"predictions": {str(s): {p.name: sha256_file(p) for p in paths} for s, paths in files.items()},
+              "profile": config.profile, "n_resamples": config.n_resamples, "seed": config.seed,
+              "expert_dir": config.expert_dir}
+
+    def evaluate() -> dict[str, Any]:
+        for seed, paths in files.items():
+            atomic_write_text(outputs[seed], metrics_text(compute_metrics(paths, resolved)))
+        return {str(s): sha256_file(p) for s, p in outputs.items()}
+
+    steps.run_step("evaluate-seeds", inputs, list(outputs.values()), evaluate)
+    by_seed = {seed: json.loads(path.read_text(encoding="utf-8")) for seed, path in outputs.items()}
+    spread = seed_spread(metrics, config.seed, by_seed, [entry.name for entry in _trained(config)])
+    atomic_write_json(out / SEED_SPREAD, spread)
+    return spread
+
+
 def _write_html(out: Path, metrics: dict[str, Any], build: Path, prediction_files: list[Path], curves: list[Path],
-                config: BenchConfig) -> None:
+                config: BenchConfig, trust: dict[str, Any] | None = None, spread: dict[str, Any] | None = None) -> None:
     from vipet.eval.html_report import render_html_report
+    from vipet.trust.report import contradicted_flags, trust_sections
 
     cases = select_cases(build, prediction_files, config.cases)
+    flags = contradicted_flags(trust or {})
+    for case in cases:
+        case.contradicted = {model: flags[(model, case.key)] for model in case.predictions if (model, case.key) in flags}
     notes = [f"Synthetic cohort of {config.cohort_n} studies (seed {config.seed})" if config.data is None
              else f"Cohort: {config.data}", f"Evaluation profile: {config.profile}; clinical F1 on thorax-scope lesions."]
-    page = render_html_report(metrics, "vipet benchmark", curves=curves, cases=cases, notes=notes)
+    page = render_html_report(metrics, "vipet benchmark", curves=curves, cases=cases, notes=notes,
+                              sections=trust_sections(trust or {}, spread))
     atomic_write_text(out / "report.html", page)
 
 

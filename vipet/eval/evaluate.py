@@ -5,7 +5,9 @@ questions: yes/no accuracy; open questions: language metrics). Samples are order
 id) before scoring so the bootstrap draws do not depend on the order of the file.
 Clinical references are the expert lesion files when an expert folder is given (records without
 an expert file are left out of the clinical scores and counted), else the lesions the offline
-extractor reads from the reference text.
+extractor reads from the reference text. With `crg`, the clinical section also holds the CRG score
+(`vipet.eval.crg`) on the same lesion lists; it is off by default so that existing metrics files
+(the bench's among them) keep their bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from vipet.errors import EvalError, ReportError
 from vipet.eval.base import MetricBlock, mean_block
 from vipet.eval.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, bootstrap_block, paired_bootstrap
 from vipet.eval.clinical import clinical_blocks, clinical_f1, compare_patient
+from vipet.eval.crg import crg_block, crg_score
 from vipet.eval.embedding import TokenEmbedder
 from vipet.eval.io import PredictionRecord, align_records, records_from_dicts
 from vipet.eval.nlg import nlg_blocks
@@ -58,8 +61,9 @@ def report_sections(
     clinical: bool = False,
     expert_dir: str | Path | None = None,
     embedder: TokenEmbedder | None = None,
+    crg: bool = False,
 ) -> dict[str, Section]:
-    """Sections `report/nlg` and, with `clinical`, `report/clinical` for one model's report records."""
+    """Sections `report/nlg` and, with `clinical`, `report/clinical` (plus CRG with `crg`) for one model's report records."""
     records = _sorted(records)
     sections: dict[str, Section] = {}
     if not records:
@@ -71,11 +75,11 @@ def report_sections(
         {"n": len(records), "n_empty_predictions": sum(not p.strip() for p in predictions)},
     )
     if clinical:
-        sections["report/clinical"] = _clinical_section(records, expert_dir)
+        sections["report/clinical"] = _clinical_section(records, expert_dir, crg)
     return sections
 
 
-def _clinical_section(records: list[PredictionRecord], expert_dir: str | Path | None) -> Section:
+def _clinical_section(records: list[PredictionRecord], expert_dir: str | Path | None, crg: bool = False) -> Section:
     problems: list[dict] = []
     kept: list[PredictionRecord] = []
     pred_lists, ref_lists = [], []
@@ -112,7 +116,11 @@ def _clinical_section(records: list[PredictionRecord], expert_dir: str | Path | 
         "per_patient": details["per_patient"],
         "extraction_problems": problems,
     }
-    return Section(clinical_blocks(results), [r.cluster for r in kept], info)
+    blocks = clinical_blocks(results)
+    if crg:
+        blocks.append(crg_block(pred_lists, ref_lists))
+        info["crg_counts"] = {m: {k: v[k] for k in ("tp", "fn", "fp", "A", "T")} for m, v in crg_score(pred_lists, ref_lists).items()}
+    return Section(blocks, [r.cluster for r in kept], info)
 
 
 def vqa_sections(records: Sequence[PredictionRecord], profile: Profile, embedder: TokenEmbedder | None = None) -> dict[str, Section]:
@@ -134,8 +142,8 @@ def vqa_sections(records: Sequence[PredictionRecord], profile: Profile, embedder
     return sections
 
 
-def _model_sections(records, profile, clinical, expert_dir, embedder) -> dict[str, Section]:
-    sections = report_sections([r for r in records if r.task == "report"], profile, clinical, expert_dir, embedder)
+def _model_sections(records, profile, clinical, expert_dir, embedder, crg=False) -> dict[str, Section]:
+    sections = report_sections([r for r in records if r.task == "report"], profile, clinical, expert_dir, embedder, crg)
     sections.update(vqa_sections([r for r in records if r.task == "vqa"], profile, embedder))
     return sections
 
@@ -165,17 +173,27 @@ def evaluate_predictions(
     embedder: TokenEmbedder | None = None,
     word_segmentation: bool = False,
     source: dict[str, Any] | None = None,
+    crg: bool = False,
+    language: str = "vi",
 ) -> dict[str, Any]:
-    """The metrics JSON for prediction records (see vipet/eval/__init__.py for its layout)."""
+    """The metrics JSON for prediction records (see vipet/eval/__init__.py for its layout); `crg` adds CRG-T/TP/TF/TPF to the clinical scores.
+
+    `language="en"` scores English reports: English tokens (`get_profile(..., language="en")`) and
+    no clinical section, since the offline lesion extractor reads Vietnamese only (the profile
+    info says so); Vietnamese (the default) is unchanged.
+    """
     if not all(isinstance(r, PredictionRecord) for r in records):
         records = records_from_dicts(records)
     if not records:
         raise EvalError("no prediction records to score")
-    prof = get_profile(profile, word_segmentation) if isinstance(profile, str) else profile
+    prof = get_profile(profile, word_segmentation, language) if isinstance(profile, str) else profile
+    if language == "en" and clinical:
+        clinical = False
+        prof.info["clinical"] = "not scored: the offline lesion extractor reads Vietnamese reports only"
     results: dict[str, Any] = {}
     for model, group in _by_model(records).items():
         flat: dict[str, Any] = {}
-        for path, section in _model_sections(group, prof, clinical, expert_dir, embedder).items():
+        for path, section in _model_sections(group, prof, clinical, expert_dir, embedder, crg).items():
             scores: dict[str, Any] = {}
             for block in section.blocks:
                 scores.update(bootstrap_block(block, section.clusters, n_resamples, seed))
@@ -200,12 +218,13 @@ def compare_predictions(
     seed: int = DEFAULT_SEED,
     word_segmentation: bool = False,
     paths: tuple[str, str] = ("A", "B"),
+    crg: bool = False,
 ) -> dict[str, Any]:
     """Paired bootstrap of system A against system B on the same ids (delta = A - B)."""
     pairs = align_records(records_a, records_b, paths[0], paths[1])
     prof = get_profile(profile, word_segmentation) if isinstance(profile, str) else profile
-    sections_a = _model_sections([a for a, _ in pairs], prof, clinical, expert_dir, None)
-    sections_b = _model_sections([b for _, b in pairs], prof, clinical, expert_dir, None)
+    sections_a = _model_sections([a for a, _ in pairs], prof, clinical, expert_dir, None, crg)
+    sections_b = _model_sections([b for _, b in pairs], prof, clinical, expert_dir, None, crg)
     flat: dict[str, Any] = {}
     for path, section_a in sections_a.items():
         section_b = sections_b[path]

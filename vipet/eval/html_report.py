@@ -31,6 +31,7 @@ table.published{color:#666;font-style:italic}
 .texts{flex:1;font-size:13px}
 .matched{background:#d4f4d4}.hallucinated{background:#ffd0d0}.missed{background:#ffe2b0}
 .legend span{padding:2px 6px;margin-right:8px}
+.contradicted{background:#ff8080;border-bottom:2px solid #b00;font-weight:bold}
 """
 
 
@@ -42,6 +43,43 @@ class CaseStudy:
     reference: str
     predictions: dict[str, str]
     images: dict[str, Path] = field(default_factory=dict)  # caption -> PNG path
+    # model -> (sentence, phrase of it, evidence) for each number the image contradicts (vipet.trust.grounding,
+    # passed in as plain data by the bench: eval does not import trust); sentences as the report parser normalises them
+    contradicted: dict[str, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+
+@dataclass
+class ExtraSection:
+    """A titled block of the report built elsewhere (stress curves, seed spread): text, PNGs, one table."""
+
+    title: str
+    paragraphs: list[str] = field(default_factory=list)
+    images: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG bytes)
+    table: list[list[str]] = field(default_factory=list)  # header row first
+
+
+def extra_section_html(section: ExtraSection) -> str:
+    parts = [f"<h2>{html.escape(section.title)}</h2>"] + [f"<p>{html.escape(p)}</p>" for p in section.paragraphs]
+    if section.table:
+        head, *rows = section.table
+        parts.append("<table><thead><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in head) + "</tr></thead><tbody>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+                     + "</tbody></table>")
+    parts += [f'<figure><img alt="{html.escape(c)}" src="{_png_data_uri(png)}"><figcaption>{html.escape(c)}</figcaption></figure>'
+              for c, png in section.images]
+    return "".join(parts)
+
+
+def mark_contradicted(escaped: str, flags: Sequence[tuple[str, str]]) -> str:
+    """`escaped` (HTML-escaped text) with each flagged phrase wrapped in a span whose title is the evidence."""
+    for phrase, evidence in flags:
+        for variant in dict.fromkeys((phrase, phrase.replace(",", "."))):
+            target = html.escape(variant)
+            if target and target in escaped:
+                span = f'<span class="contradicted" title="{html.escape(evidence, quote=True)}">{target}</span>'
+                escaped = escaped.replace(target, span, 1)
+                break
+    return escaped
 
 
 def _png_data_uri(payload: bytes) -> str:
@@ -112,8 +150,11 @@ def thorax_lesion_units(text: str) -> Counter:
     return Counter(unit[:2] for _, unit in lesion_units(extract_lesions(text, scope="thorax")))
 
 
-def highlighted_sentences(text: str, other_side: str, unmatched_class: str) -> str:
-    """The text with each lesion-bearing sentence coloured by whether the other side has its lesions."""
+def highlighted_sentences(text: str, other_side: str, unmatched_class: str,
+                          contradicted: Sequence[tuple[str, str, str]] = ()) -> str:
+    """The text with each lesion-bearing sentence coloured by whether the other side has its lesions,
+    and the numbers of `contradicted` (sentence, phrase, evidence) marked in their sentence."""
+    from vipet.reports.normalize import normalize_text
     from vipet.reports.segment import split_sentences
 
     available = thorax_lesion_units(other_side)
@@ -123,7 +164,8 @@ def highlighted_sentences(text: str, other_side: str, unmatched_class: str) -> s
         css = ""
         if units:
             css = "matched" if all(available[u] >= n for u, n in units.items()) else unmatched_class
-        escaped = html.escape(sentence)
+        flags = [(phrase, why) for said, phrase, why in contradicted if said.strip() == normalize_text(sentence).strip()] if contradicted else []
+        escaped = mark_contradicted(html.escape(sentence), flags)
         pieces.append(f'<span class="{css}">{escaped}</span>' if css else escaped)
     return " ".join(pieces)
 
@@ -132,7 +174,8 @@ def case_html(case: CaseStudy) -> str:
     images = "".join(_img(path, caption) for caption, path in case.images.items())
     texts = [f"<h4>Reference</h4><p>{highlighted_sentences(case.reference, ' '.join(case.predictions.values()), 'missed')}</p>"]
     for model, prediction in sorted(case.predictions.items()):
-        texts.append(f"<h4>{html.escape(model)}</h4><p>{highlighted_sentences(prediction, case.reference, 'hallucinated')}</p>")
+        flags = case.contradicted.get(model, [])
+        texts.append(f"<h4>{html.escape(model)}</h4><p>{highlighted_sentences(prediction, case.reference, 'hallucinated', flags)}</p>")
     return f'<div class="case"><div>{images}</div><div class="texts"><h3>{html.escape(case.key)}</h3>{"".join(texts)}</div></div>'
 
 
@@ -142,6 +185,7 @@ def render_html_report(
     curves: Sequence[Path] = (),
     cases: Sequence[CaseStudy] = (),
     notes: Sequence[str] = (),
+    sections: Sequence[ExtraSection] = (),
 ) -> str:
     """The whole report as one HTML string (write it with `vipet.fsutil.atomic_write_text`)."""
     body = [f"<h1>{html.escape(title)}</h1>"]
@@ -155,5 +199,8 @@ def render_html_report(
     if cases:
         legend = ('<p class="legend"><span class="matched">matched lesion</span><span class="hallucinated">'
                   'hallucinated (not in reference)</span><span class="missed">missed (reference only)</span></p>')
+        if any(c.contradicted for c in cases):
+            legend = legend.replace("</p>", '<span class="contradicted">number the image contradicts (hover: evidence)</span></p>')
         body.append("<h2>Test studies</h2>" + legend + "".join(case_html(c) for c in cases))
+    body += [extra_section_html(s) for s in sections]
     return f'<!DOCTYPE html><html lang="vi"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head><body>{"".join(body)}</body></html>\n'

@@ -25,7 +25,11 @@ REPORT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("F1-TP", "report/clinical", "F1-TP"),
     ("F1-TF", "report/clinical", "F1-TF"),
     ("F1-TPF", "report/clinical", "F1-TPF"),
+    ("CRG-TPF", "report/clinical", "CRG-TPF"),
 )
+# Columns shown only when some measured row has a value (CRG is scored on request, `evaluate(crg=True)`),
+# so a leaderboard of metrics without them keeps its bytes.
+OPTIONAL_COLUMNS = frozenset({"CRG-TPF"})
 VQA_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("closed acc.", "vqa/closed", "accuracy"),
     ("open BLEU-1", "vqa/open", "bleu_1"),
@@ -111,23 +115,50 @@ class TaskTables:
     published: list[dict[str, Any]]
 
 
+def shown_titles(task: str, rows: list[dict[str, Any]]) -> list[str]:
+    """The column titles of `task`, optional ones only when a measured row has a value there."""
+    titles = [title for title, _, _ in TASK_COLUMNS[task]]
+    return [t for t in titles if t not in OPTIONAL_COLUMNS or any(r[t].value is not None for r in rows)]
+
+
 def task_tables(metrics: dict[str, Any]) -> list[TaskTables]:
     """The tasks that have measured rows, in display order (shared by markdown and HTML)."""
     tables = []
-    for task, columns in TASK_COLUMNS.items():
+    for task in TASK_COLUMNS:
         rows = measured_table(metrics, task)
         if rows:
             label = "Report generation" if task == "report" else "Visual question answering"
-            tables.append(TaskTables(label, [title for title, _, _ in columns], rows, published_table(task)))
+            tables.append(TaskTables(label, shown_titles(task, rows), rows, published_table(task)))
     return tables
 
 
-def leaderboard_markdown(metrics: dict[str, Any]) -> str:
-    """All tasks: measured rows with 95% intervals, then the paper's reference rows in their own table."""
+# The paper's grouping of rows (zero-shot, few-shot, fine-tuned), baselines after them; a row the
+# caller did not place is "other", last.
+GROUP_ORDER = ("zero-shot", "few-shot", "fine-tuned", "baseline", "other")
+
+
+def grouped_rows(rows: list[dict[str, Any]], groups: dict[str, str]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """`rows` (best first) split by `groups[model]`, in `GROUP_ORDER`, each keeping its order; empty groups left out."""
+    order = {name: i for i, name in enumerate(GROUP_ORDER)}
+    names = sorted({groups.get(r["model"], "other") for r in rows}, key=lambda g: (order.get(g, len(order)), g))
+    return [(g, [r for r in rows if groups.get(r["model"], "other") == g]) for g in names]
+
+
+def leaderboard_markdown(metrics: dict[str, Any], groups: dict[str, str] | None = None) -> str:
+    """All tasks: measured rows with 95% intervals, then the paper's reference rows in their own table.
+
+    With `groups` (model -> zero-shot / few-shot / fine-tuned / baseline) the measured rows are
+    shown as one table per group, as the paper groups them; without, one table (the default bytes).
+    """
     parts = []
     for table in task_tables(metrics):
-        parts.append(f"### {table.label} (measured in this run; value [95% bootstrap interval])\n\n"
-                     + _markdown(table.measured, table.titles, True))
+        heading = f"### {table.label} (measured in this run; value [95% bootstrap interval])"
+        if groups is None:
+            parts.append(heading + "\n\n" + _markdown(table.measured, table.titles, True))
+        else:
+            parts.append(heading)
+            parts.extend(f"#### {group.capitalize()}\n\n" + _markdown(rows, table.titles, True)
+                         for group, rows in grouped_rows(table.measured, groups))
         if table.published:
             parts.append(
                 "### Published reference rows (ViMed-PET paper, real cohort; not measured here, not comparable "
@@ -136,20 +167,23 @@ def leaderboard_markdown(metrics: dict[str, Any]) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def leaderboard_csv(metrics: dict[str, Any]) -> str:
-    """One long CSV: task, source (measured/published), model, metric, value, ci_low, ci_high."""
+def leaderboard_csv(metrics: dict[str, Any], groups: dict[str, str] | None = None) -> str:
+    """One long CSV: task, source (measured/published), model, metric, value, ci_low, ci_high
+    (and, with `groups`, a last column `group`: the measured row's group, "published" for the paper's)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["task", "source", "model", "metric", "value", "ci_low", "ci_high"])
-    for task, columns in TASK_COLUMNS.items():
-        titles = [title for title, _, _ in columns]
-        for source, rows in (("measured", measured_table(metrics, task)), ("published", published_table(task))):
+    writer.writerow(["task", "source", "model", "metric", "value", "ci_low", "ci_high"] + (["group"] if groups is not None else []))
+    for task in TASK_COLUMNS:
+        measured = measured_table(metrics, task)
+        titles = shown_titles(task, measured)
+        for source, rows in (("measured", measured), ("published", published_table(task))):
             for row in rows:
                 for title in titles:
                     cell: Cell = row[title]
                     if cell.value is None:
                         continue
                     low, high = cell.ci95 if cell.ci95 else ("", "")
+                    group = [] if groups is None else [groups.get(row["model"], "other") if source == "measured" else source]
                     writer.writerow([task, source, row["model"], title, f"{cell.value:.6f}",
-                                     f"{low:.6f}" if low != "" else "", f"{high:.6f}" if high != "" else ""])
+                                     f"{low:.6f}" if low != "" else "", f"{high:.6f}" if high != "" else ""] + group)
     return buffer.getvalue()

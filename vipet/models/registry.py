@@ -9,8 +9,14 @@ from __future__ import annotations
 from vipet.errors import TrainError
 from vipet.models.baselines import BASELINES
 from vipet.models.encoders import ENCODER_CLASSES, VisionEncoder
+from vipet.models.gemma import GEMMA_NAME
 
 BUILTIN_LMS = ("small-gpt2",)
+# What a bench `models:` entry can be (`kind:`), and the leaderboard group it lands in by default.
+# vlm: a stage config trained by `vipet train` (the small VLM or any LM it names); api: an
+# OpenAI-compatible endpoint shown k training examples (`vipet.models.api_chat`; k = 0 is zero-shot).
+MODEL_KINDS: dict[str, str] = {"vlm": "fine-tuned", "api": "few-shot"}
+LEADERBOARD_GROUPS = ("zero-shot", "few-shot", "fine-tuned", "baseline")  # the paper's order, baselines last
 BUILTIN_TEXT_ENCODERS = ("small-bert",)
 
 
@@ -42,11 +48,21 @@ def baseline_names() -> list[str]:
     return list(BASELINES)
 
 
+def model_kinds() -> list[str]:
+    return list(MODEL_KINDS)
+
+
+def is_api_spec(name: str) -> bool:
+    """`api:CONFIG.yaml` or `api:URL#MODEL`, as `vipet generate` and `vipet serve --model` take them."""
+    return name.startswith("api:")
+
+
 def describe() -> dict[str, list[str]]:
     """Everything that can be named in a config, for `--help` texts and error messages."""
     return {
         "encoders": encoder_kinds(),
-        "lms": list(BUILTIN_LMS) + ["<local path or hub name>"],
+        "lms": list(BUILTIN_LMS) + [GEMMA_NAME, "<local .gguf file>", "<local path or hub name>"],
         "text_encoders": list(BUILTIN_TEXT_ENCODERS) + ["<local path or hub name>"],
         "baselines": baseline_names(),
+        "model_kinds": model_kinds(),
     }

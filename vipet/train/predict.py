@@ -1,8 +1,9 @@
 """`vipet generate RUN DATA`: predictions JSONL for a split, from a trained run or a named baseline.
 
 RUN is a run folder written by `vipet train` (its `final/` model and `config.yaml` decide the
-tasks, regions and decoding settings) or the name of a baseline (`vipet.models.baselines.BASELINES`),
-which is fitted on the build's training split first. The file is written once, complete: every
+tasks, regions and decoding settings), the name of a baseline (`vipet.models.baselines.BASELINES`),
+which is fitted on the build's training split first, or `api:CONFIG.yaml` / `api:URL#MODEL`, an
+OpenAI-compatible endpoint shown k training examples (`vipet.models.api_chat`). The file is written once, complete: every
 record carries the model name (the run's, or the one the caller gives) and its study key.
 """
 
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from vipet.errors import TrainError
-from vipet.models.registry import baseline_names, is_baseline
+from vipet.models.registry import baseline_names, is_api_spec, is_baseline
 from vipet.train.config import DataConfig, GenerationConfig, load_config
 from vipet.train.generate import baseline_records, generate_to_file, write_jsonl
 
@@ -26,6 +27,8 @@ def predict(run: str | Path, data: str | Path, split: str = "test", out: str | P
     `model_name` is the name every record carries (default: the run's `name`, or the baseline's).
     """
     name = str(run)
+    if is_api_spec(name):
+        return _predict_api(name, data, split, out, tasks, regions, max_samples, model_name, progress)
     if is_baseline(name) and not Path(name).is_dir():
         return _predict_baseline(name, data, split, out, tasks, regions, max_samples, model_name)
     return _predict_run(Path(run), data, split, out, tasks, regions, max_samples, generation, progress, device,
@@ -84,3 +87,58 @@ def _predict_baseline(name: str, data, split, out, tasks, regions, max_samples, 
     items = _items(data_config, split, max_samples, 0)
     records = baseline_records(baseline, train_iter, items, wanted, model_name)
     return write_jsonl(records, Path(out) if out else Path(f"predictions_{name}_{split}.jsonl"))
+
+
+def _predict_api(spec: str, data, split, out, tasks, regions, max_samples, model_name: str | None,
+                 progress: bool) -> Path:
+    """Few-shot predictions from an OpenAI-compatible endpoint; `<out>.usage.json` beside the file.
+
+    Replies are cached in `<out>.api_cache/` (or the config's `cache_dir`), so a rerun sends no
+    request. A study whose request fails (a malformed reply, a server error after the retries) is
+    reported and gets an empty prediction, never cached; a refused key, a wrong URL or model, or no
+    server stops the batch with one line (`EndpointError`).
+    """
+    from vipet.data.cache import study_renders
+    from vipet.fsutil import atomic_write_json
+    from vipet.models.api_chat import ApiChatModel, EndpointError, parse_api_spec
+    from vipet.progress import progress_bar
+    from vipet.train.data import open_split
+    from vipet.train.generate import make_record, study_key
+
+    config = parse_api_spec(spec)
+    wanted = tuple(tasks) if tasks else tuple(config.tasks)
+    out = Path(out) if out else Path(f"predictions_{model_name or 'api'}_{split}.jsonl")
+
+    def images(item: dict[str, Any]) -> dict[str, bytes]:
+        renders = study_renders(data, study_key(str(item["sample_id"])))
+        return {view: path.read_bytes() for view, path in renders.items()}
+
+    model = ApiChatModel(config, out.with_name(out.name + ".api_cache"), images=images)
+    data_config = DataConfig(build=str(data), tasks=list(wanted), regions=list(regions) if regions else None)
+    train_items = open_split(data_config, data_config.train_split, training=False, seed=0)
+    train_iter = (train_items[i] for i in range(len(train_items))) if model.uses_images else train_items.text_items()
+    model.fit(item for item in train_iter if (item.get("task") or "report") in wanted)
+    items = _items(data_config, split, max_samples, 0)
+    name = model_name or f"api-{config.model}"
+    records = []
+    with progress_bar(f"asking {config.model}", len(items), enabled=progress) as update:
+        for i in range(len(items)):
+            item = items[i]
+            if (item.get("task") or "report") not in wanted:
+                update()
+                continue
+            try:
+                prediction = model.predict(item)
+            except EndpointError:
+                raise
+            except TrainError as exc:
+                model.usage.failed.append({"id": str(item["sample_id"]), "reason": exc.reason})
+                prediction = ""
+            records.append(make_record(item, prediction, name))
+            update()
+    path = write_jsonl(records, out)
+    atomic_write_json(out.with_name(out.stem + ".usage.json"), model.usage_record())
+    if model.usage.failed:
+        print(f"{len(model.usage.failed)} of {len(records)} requests failed (empty predictions); see "
+              f"{out.with_name(out.stem + '.usage.json')}")
+    return path
