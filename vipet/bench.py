@@ -515,7 +515,7 @@ def compute_metrics(prediction_files: list[Path], config: dict[str, Any]) -> dic
 
     records = [record for path in sorted(prediction_files) for record in load_predictions(path)]
     metrics = evaluate_predictions(records, profile=config["profile"], clinical=True, expert_dir=config["expert_dir"],
-                                   n_resamples=config["n_resamples"], seed=config["seed"],
+                                   crg=True, n_resamples=config["n_resamples"], seed=config["seed"],
                                    language=config.get("report_language", "vi"))
     metrics["input"] = {"files": {p.name: sha256_file(p) for p in sorted(prediction_files)}, "n_records": len(records)}
     return metrics
