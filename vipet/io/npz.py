@@ -8,6 +8,7 @@ end is gone) without decompressing hundreds of megabytes each.
 from __future__ import annotations
 
 import io
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -21,6 +22,10 @@ DATA_KEY = "data"
 # Largest volume a header may claim (a 1,000 x 1,024 x 1,024 float32 is 4 GiB): a header is checked
 # against this and against the bytes the file really holds before any array is allocated.
 MAX_VOLUME_BYTES = 4 * 1024**3
+
+# What numpy raises on a damaged array header: it parses the header as a Python literal, so a flipped
+# byte can surface as a SyntaxError or a tokenize.TokenError as well as a ValueError.
+_DAMAGED_HEADER = (EOFError, OSError, ValueError, SyntaxError, tokenize.TokenError)
 
 
 def check_volume_header(shape: tuple[int, ...], dtype: np.dtype, available: int | None, path: Path) -> None:
@@ -63,7 +68,7 @@ def load_npz_volume(path: str | Path) -> np.ndarray:
                 volume = archive[DATA_KEY]
     except ReadError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+    except (zipfile.BadZipFile, zlib.error, *_DAMAGED_HEADER) as exc:
         raise ReadError(f"truncated or corrupt .npz ({exc.__class__.__name__}: {exc})", path) from None
     if volume.ndim != 3:
         raise ReadError(f"expected a 3-D (D, H, W) volume, got shape {volume.shape}", path)
@@ -95,7 +100,7 @@ def npz_header(path: str | Path) -> tuple[tuple[int, ...], str]:
                 available = archive.getinfo(member).file_size - handle.tell()
     except ReadError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, zlib.error) as exc:
+    except (zipfile.BadZipFile, zlib.error, *_DAMAGED_HEADER) as exc:
         raise ReadError(f"truncated or corrupt .npz ({exc.__class__.__name__}: {exc})", path) from None
     check_volume_header(shape, dtype, available, path)
     return tuple(int(n) for n in shape), str(dtype)
@@ -127,7 +132,7 @@ def load_npy_volume(path: str | Path) -> np.ndarray:
             volume = np.lib.format.read_array(handle, allow_pickle=False)
     except ReadError:
         raise
-    except (EOFError, OSError, ValueError) as exc:
+    except _DAMAGED_HEADER as exc:
         raise ReadError(f"truncated or corrupt .npy ({exc.__class__.__name__}: {exc})", path) from None
     return _checked_volume(volume, path)
 
@@ -165,7 +170,7 @@ def npy_header(path: str | Path) -> tuple[tuple[int, ...], str]:
             else:
                 shape, _, dtype = np.lib.format.read_array_header_2_0(handle)
             offset = handle.tell()
-    except (EOFError, OSError, ValueError) as exc:
+    except _DAMAGED_HEADER as exc:
         raise ReadError(f"truncated or corrupt .npy ({exc.__class__.__name__}: {exc})", path) from None
     check_volume_header(shape, dtype, path.stat().st_size - offset, path)
     expected = offset + int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
