@@ -21,12 +21,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from vipet.eval.ngrams import NgramCounts, TokenCorpus, count_ngrams, encode_corpus, overlap
+from vipet.eval.ngrams import NgramCounts, TokenCorpus, count_ngrams, encode_texts, max_ref_matches, sample_chunks
 
 MAX_ORDER = 4
 _TINY = 1e-15
 _SMALL = 1e-9
 _NLTK_K = 5  # SmoothingFunction(k=5) default
+CHUNK_TOKENS = 65_536  # tokens per chunk when BLEU counts its own n-grams (fits the CPU caches)
 
 
 def closest_ref_lengths(corpus: TokenCorpus) -> np.ndarray:
@@ -45,11 +46,13 @@ def closest_ref_lengths(corpus: TokenCorpus) -> np.ndarray:
 def bleu_stats(corpus: TokenCorpus, max_order: int = MAX_ORDER, counts: NgramCounts | None = None) -> np.ndarray:
     """(N, 2*max_order + 2) int64: correct_1..n, guess_1..n, hyp_len, closest_ref_len per sample."""
     if counts is None or counts.max_order != max_order:
-        counts = count_ngrams(corpus, max_order)
-    stats = overlap(corpus, counts)
+        # Counted on its own, chunk by chunk: the statistics are per sample, so they do not change.
+        matches = np.concatenate([max_ref_matches(c, count_ngrams(c, max_order)) for c in sample_chunks(corpus, CHUNK_TOKENS)])
+    else:
+        matches = max_ref_matches(corpus, counts)
     hyp_len = corpus.hyp_lengths
     guess = np.maximum(0, hyp_len[:, None] - np.arange(max_order)[None, :])
-    return np.column_stack([stats.max_ref_match, guess, hyp_len, closest_ref_lengths(corpus)]).astype(np.int64)
+    return np.column_stack([matches, guess, hyp_len, closest_ref_lengths(corpus)]).astype(np.int64)
 
 
 def bleu_from_stats(summed: np.ndarray, convention: str = "coco", max_order: int = MAX_ORDER) -> np.ndarray:
@@ -117,6 +120,16 @@ def _nltk_bleu_row(row: np.ndarray, max_order: int) -> float:
     return bp * math.exp(math.fsum(weight * math.log(p) for p in precisions if p > 0))
 
 
+def _sample_spans(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> list[tuple[int, int]]:
+    """(start, stop) runs of samples holding about CHUNK_TOKENS tokens (~6 characters each) of text."""
+    chars = CHUNK_TOKENS * 6
+    sizes = np.cumsum([len(h) + sum(map(len, r)) for h, r in zip(hyps, refs)])
+    if len(sizes) == 0:
+        return [(0, 0)]
+    cuts = np.unique(np.r_[0, np.searchsorted(sizes, np.arange(chars, int(sizes[-1]), chars), side="right"), len(sizes)])
+    return list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+
+
 def per_sample_coco_bleu(stats: np.ndarray, max_order: int = MAX_ORDER) -> np.ndarray:
     """pycocoevalcap's per-image BLEU list (its second return value), shape (N, n)."""
     return bleu_from_stats(stats, "coco", max_order)
@@ -132,6 +145,8 @@ def compute_score(
     ids = list(gts.keys())
     if set(ids) != set(res.keys()):
         raise ValueError("gts and res must have the same ids")
-    corpus = encode_corpus([res[i][0].split() for i in ids], [[r.split() for r in gts[i]] for i in ids])
-    stats = bleu_stats(corpus, n)
+    hyps, refs = [res[i][0] for i in ids], [gts[i] for i in ids]
+    # Per-sample statistics need no corpus-wide vocabulary: each chunk of samples is encoded and
+    # counted on its own, so every array stays in the CPU caches.
+    stats = np.concatenate([bleu_stats(encode_texts(hyps[a:b], refs[a:b]), n) for a, b in _sample_spans(hyps, refs)])
     return list(bleu_from_stats(stats.sum(axis=0), "coco", n)), per_sample_coco_bleu(stats, n)

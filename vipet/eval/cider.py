@@ -26,8 +26,8 @@ from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from vipet.eval.ngrams import (NgramCounts, TokenCorpus, count_ngrams, dense_ids, document_frequency, encode_corpus,
-                               gather, lookup, sorted_counts)
+from vipet.eval.ngrams import (NgramCounts, TokenCorpus, count_ngrams, dense_ids, document_frequency, encode_texts,
+                               gram_groups, lookup, sorted_counts)
 
 N_ORDER = 4
 SIGMA = 6.0
@@ -40,8 +40,9 @@ def cider_d(corpus: TokenCorpus, counts: NgramCounts | None = None, n: int = N_O
     counts = counts if counts is not None and counts.max_order == n else count_ngrams(corpus, n)
     n_samples = corpus.n_samples
     n_seq = n_samples + corpus.n_refs
+    groups = gram_groups(corpus, counts)
     if frequencies is None:
-        df = document_frequency(corpus, counts)
+        df = document_frequency(corpus, counts, groups)
         n_documents = n_samples
     else:
         df = frequencies.of_chunk(corpus, counts)
@@ -50,19 +51,16 @@ def cider_d(corpus: TokenCorpus, counts: NgramCounts | None = None, n: int = N_O
     idf = log_n - np.log(np.maximum(1.0, df.astype(np.float64)))
     value = counts.count.astype(np.float64) * idf[counts.gram]
     order = counts.order.astype(np.int64)
+    # bincount adds its weights in row order; a sequence's rows come in increasing gram order,
+    # so every norm and dot product is summed in the same order as a (sequence, gram)-sorted table.
     norms = np.sqrt(np.bincount(counts.seq * n + order, weights=value**2, minlength=n_seq * n)).reshape(n_seq, n)
-    bigram_len = np.bincount(
-        counts.seq, weights=np.where(order == 1, counts.count, 0), minlength=n_seq
-    ).astype(np.float64)
+    bigram_len = (np.maximum(corpus.lengths - 1, 0) if n > 1 else np.zeros(n_seq, dtype=np.int64)).astype(np.float64)
 
-    is_hyp = counts.seq < n_samples
-    hyp_rows, ref_rows = np.flatnonzero(is_hyp), np.flatnonzero(~is_hyp)
-    g = np.int64(counts.n_grams)
-    hyp_key = counts.seq[hyp_rows] * g + counts.gram[hyp_rows]
+    first = groups.first_row
+    hyp_value_of_group = np.where(groups.is_hyp_row[first], value[first], 0.0)
+    ref_rows = np.flatnonzero(~groups.is_hyp_row)
     ref_index = counts.seq[ref_rows] - n_samples
-    owner = corpus.ref_owner[ref_index]
-    query = owner * g + counts.gram[ref_rows]
-    hyp_value = gather(value[hyp_rows], lookup(hyp_key, query))
+    hyp_value = hyp_value_of_group[groups.group_of_row[ref_rows]]
     ref_value = value[ref_rows]
     dot = np.bincount(
         ref_index * n + order[ref_rows], weights=np.minimum(hyp_value, ref_value) * ref_value, minlength=corpus.n_refs * n
@@ -197,6 +195,6 @@ def compute_score(
     ids = list(gts.keys())
     if set(ids) != set(res.keys()):
         raise ValueError("gts and res must have the same ids")
-    corpus = encode_corpus([res[i][0].split() for i in ids], [[r.split() for r in gts[i]] for i in ids])
+    corpus = encode_texts([res[i][0] for i in ids], [gts[i] for i in ids])
     scores = cider_d(corpus, n=n, sigma=sigma)
     return float(np.mean(scores)), scores

@@ -21,7 +21,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from vipet.eval.ngrams import TokenCorpus, encode_corpus
+from vipet.eval.ngrams import TokenCorpus, encode_texts
 
 ALPHA = 0.9
 BETA = 3.0
@@ -76,6 +76,6 @@ def compute_score(gts: Mapping[object, Sequence[str]], res: Mapping[object, Sequ
     ids = list(gts.keys())
     if set(ids) != set(res.keys()):
         raise ValueError("gts and res must have the same ids")
-    corpus = encode_corpus([res[i][0].split() for i in ids], [[r.split() for r in gts[i]] for i in ids])
+    corpus = encode_texts([res[i][0] for i in ids], [gts[i] for i in ids])
     scores = meteor(corpus)
     return float(np.mean(scores)) if len(scores) else 0.0, scores

@@ -2,16 +2,20 @@
 
 The reference scorers (pycocoevalcap, NLTK, sacrebleu) build one Python dict of tuples per
 sentence, which is most of their run time on 370-word reports. Here the whole corpus is encoded
-once into integer arrays, every n-gram occurrence gets a dense integer id (order by order, by
-re-indexing (previous n-gram id, next token) pairs), and all per-sentence counts and clipped
-matches come from sorting and `searchsorted` joins. Everything downstream is integer
-sums, so results equal the dict-based scorers exactly and bootstrap resamples are matrix sums.
+once into integer arrays (`encode_texts` even tokenises space-separated text as UTF-8 bytes in
+numpy, with no Python string per token), every n-gram occurrence gets a dense integer id (order
+by order, by ranking (previous n-gram id, next token) keys), and all per-sentence counts and
+clipped matches come from ONE sort per order: the occurrences are laid out sample by sample, so
+sorting (key, position) groups each n-gram's occurrences by sample with the hypothesis first.
+Everything downstream is integer sums (or float sums in a fixed n-gram order), so results equal
+the dict-based scorers exactly and bootstrap resamples are matrix sums.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import chain
+from collections import defaultdict
+from itertools import chain, count
 from typing import Sequence
 
 import numpy as np
@@ -60,8 +64,8 @@ class TokenCorpus:
 def encode_corpus(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]]) -> TokenCorpus:
     """Integer-encode token lists (one hypothesis and one or more references per sample).
 
-    The vocabulary is built with `dict.fromkeys` and tokens are mapped with `map`, both at C speed:
-    no Python statement runs per token.
+    Tokens are mapped with `map` over a `defaultdict` whose factory numbers new tokens, at C
+    speed: no Python statement runs per token, and ids follow the order of first occurrence.
     """
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
@@ -73,9 +77,9 @@ def encode_corpus(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]]) -> T
         sequences.extend(ref_list)
         owner.extend([sample] * len(ref_list))
     lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
-    all_tokens = list(chain.from_iterable(sequences))
-    vocab = {token: index for index, token in enumerate(dict.fromkeys(all_tokens))}
-    ids = np.fromiter(map(vocab.__getitem__, all_tokens), dtype=np.int64, count=len(all_tokens))
+    # One hash lookup per token: a missing token gets the next id (first-occurrence order).
+    vocab: defaultdict[object, int] = defaultdict(count().__next__)
+    ids = np.fromiter(map(vocab.__getitem__, chain.from_iterable(sequences)), dtype=np.int64, count=int(lengths.sum()))
     offsets = np.zeros(len(sequences) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return TokenCorpus(
@@ -87,12 +91,161 @@ def encode_corpus(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]]) -> T
     )
 
 
+def sample_chunks(corpus: TokenCorpus, max_tokens: int) -> list[TokenCorpus]:
+    """The corpus cut into runs of whole samples of about `max_tokens` tokens each (same vocabulary).
+
+    Per-sample statistics (BLEU's) are the same whatever corpus a sample is counted in; counted
+    chunk by chunk, the working arrays stay in the CPU caches, which matters on a busy machine.
+    """
+    n = corpus.n_samples
+    if n == 0 or len(corpus.ids) <= max_tokens:
+        return [corpus]
+    ref_starts = np.searchsorted(corpus.ref_owner, np.arange(n + 1))  # first reference of each sample
+    tokens_before = corpus.offsets[:n + 1] - corpus.offsets[0] + corpus.offsets[n + ref_starts] - corpus.offsets[n]
+    cuts = np.unique(np.r_[0, np.searchsorted(tokens_before, np.arange(max_tokens, int(tokens_before[-1]), max_tokens)), n])
+    chunks = []
+    for start, stop in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        if stop <= start:
+            continue
+        r0, r1 = int(ref_starts[start]), int(ref_starts[stop])
+        hyp_ids = corpus.ids[corpus.offsets[start] : corpus.offsets[stop]]
+        ref_ids = corpus.ids[corpus.offsets[n + r0] : corpus.offsets[n + r1]]
+        offsets = np.concatenate([corpus.offsets[start : stop + 1] - corpus.offsets[start],
+                                  corpus.offsets[n + r0 + 1 : n + r1 + 1] - corpus.offsets[n + r0] + len(hyp_ids)])
+        chunks.append(TokenCorpus(ids=np.concatenate([hyp_ids, ref_ids]), offsets=offsets,
+                                  ref_owner=corpus.ref_owner[r0:r1] - start, n_samples=stop - start, vocab_size=corpus.vocab_size))
+    return chunks
+
+
+# Characters `str.split()` splits on besides the ASCII ones (the test checks this list against
+# every code point): texts holding any of them, or NUL, take the plain `str.split` path.
+_OTHER_SPACES = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+_OTHER_SPACE_BYTES = tuple(char.encode("utf-8") for char in _OTHER_SPACES)
+_OTHER_SPACE_CODES = tuple(np.array([int.from_bytes(b, "big") for b in _OTHER_SPACE_BYTES if len(b) == size]) for size in (2, 3))
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[list(b" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f")] = True
+_PACKED_BYTES = 16  # tokens up to this many UTF-8 bytes are packed into two 64-bit words
+_BYTE_MASKS = np.array([np.frombuffer(bytes([255] * n + [0] * (16 - n)), dtype="<u8") for n in range(17)])
+
+
+def _has_other_space(blob: np.ndarray) -> bool:
+    """Whether UTF-8 bytes hold one of `_OTHER_SPACES`. Vietnamese letters start with C3, C4, C5,
+    C6 or E1 (never E1 9A), so the candidates (C2, E2, E3 lead bytes and 9A after E1) are few;
+    each is then read as a two- and a three-byte code."""
+    at = np.flatnonzero((blob == 0xC2) | (blob == 0xE2) | (blob == 0xE3))
+    after_e1 = np.flatnonzero(blob[1:] == 0x9A)
+    at = np.concatenate([at, after_e1[blob[after_e1] == 0xE1]])
+    if len(at) == 0:
+        return False
+    padded = np.concatenate([blob, np.zeros(2, dtype=np.uint8)]).astype(np.int64)
+    three = (padded[at] << 16) | (padded[at + 1] << 8) | padded[at + 2]
+    return bool(np.isin(three >> 8, _OTHER_SPACE_CODES[0]).any() or np.isin(three, _OTHER_SPACE_CODES[1]).any())
+
+
+def encode_texts(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TokenCorpus:
+    """`encode_corpus` of the texts' `str.split()` tokens, without making a Python string per token.
+
+    The texts are tokenised as UTF-8 bytes in numpy (in UTF-8 every ASCII whitespace byte is that
+    character and no other character contains one); each token is packed into two 64-bit words,
+    grouped by a 40-bit hash of them, and every group is checked to hold one token only. Ids are
+    numbered by first occurrence, as in `encode_corpus`, so the two give the same corpus. Texts
+    with other Unicode spaces or NUL and hash collisions go through `str.split` and
+    `encode_corpus` instead; tokens longer than 16 bytes (rare) are told apart by a dict.
+    """
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
+    texts: list[str] = list(hyps)
+    owner: list[int] = []
+    for sample, ref_list in enumerate(refs):
+        if len(ref_list) == 0:
+            raise ValueError(f"sample {sample} has no reference")
+        texts.extend(ref_list)
+        owner.extend([sample] * len(ref_list))
+    data = "\x00".join(texts).encode("utf-8")  # NUL (absent from the texts, else the fallback) separates them
+    packed = _byte_tokens(data, len(texts))
+    if packed is None:
+        return encode_corpus([h.split() for h in hyps], [[r.split() for r in ref_list] for ref_list in refs])
+    ids, counts_per_text, vocab_size = packed
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(counts_per_text, out=offsets[1:])
+    return TokenCorpus(ids=ids, offsets=offsets, ref_owner=np.asarray(owner, dtype=np.int64), n_samples=len(hyps),
+                       vocab_size=max(vocab_size, 1))
+
+
+def _byte_tokens(data: bytes, n_texts: int) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """(token ids in first-occurrence order, tokens per text, vocabulary size) of NUL-separated
+    texts, or None to fall back."""
+    blob = np.frombuffer(data, dtype=np.uint8)
+    separators = np.flatnonzero(blob == 0)
+    if len(separators) != n_texts - 1 or _has_other_space(blob):
+        return None
+    word = np.zeros(len(blob) + 2, dtype=bool)
+    np.greater(blob, 32, out=word[1:-1])  # bytes above the space are never whitespace
+    control = np.flatnonzero(blob < 32)  # the few below: whitespace, NUL separators or other controls
+    word[control + 1] = ~_ASCII_SPACE[blob[control]] & (blob[control] != 0)
+    starts = np.flatnonzero(word[1:-1] & ~word[:-2])
+    ends = np.flatnonzero(word[1:-1] & ~word[2:]) + 1
+    n_tokens = len(starts)
+    counts_per_text = np.diff(np.searchsorted(starts, separators), prepend=0, append=n_tokens)
+    if n_tokens == 0:
+        return np.zeros(0, dtype=np.int64), counts_per_text.astype(np.int64), 0
+    token_bytes = ends - starts
+    long_tokens = np.flatnonzero(token_bytes > _PACKED_BYTES)  # only their first 16 bytes are packed
+    # The 16 bytes from each token's start (a strided view, so one contiguous copy per token),
+    # with the bytes past the token's end masked off.
+    padded = np.concatenate([blob, np.zeros(_PACKED_BYTES, np.uint8)])
+    # Every byte offset read as a (little-endian, unaligned) 64-bit word: a token's two words are
+    # two gathers, and the bytes past its end are masked off.
+    at_offset = np.ndarray((len(blob) + 8,), dtype="<u8", buffer=padded, strides=(1,))
+    packed_length = np.minimum(token_bytes, _PACKED_BYTES)
+    low = at_offset[starts] & _BYTE_MASKS[packed_length, 0]
+    high = at_offset[starts + 8] & _BYTE_MASKS[packed_length, 1]
+    with np.errstate(over="ignore"):
+        mixed = low * np.uint64(0x9E3779B97F4A7C15) ^ (high + np.uint64(0x632BE59BD9B4E019)) * np.uint64(0xC2B2AE3D27D4EB4F)
+    index_bits = max(int(n_tokens - 1).bit_length(), 1)
+    hash_bits = 63 - index_bits
+    if hash_bits < 32:
+        return None
+    key = (mixed >> np.uint64(64 - hash_bits)).astype(np.int64)
+    if len(long_tokens):
+        # Tokens over 16 bytes (rare) get keys of their own from a dict of their bytes, at the top
+        # of the key range, which no packed token may then use.
+        table: dict[bytes, int] = {}
+        long_keys = [table.setdefault(data[s:e], len(table)) for s, e in zip(starts[long_tokens].tolist(), ends[long_tokens].tolist())]
+        reserved = (1 << hash_bits) - len(table)
+        short = np.ones(n_tokens, dtype=bool)
+        short[long_tokens] = False
+        if (key[short] >= reserved).any():
+            return None
+        key[long_tokens] = reserved + np.asarray(long_keys, dtype=np.int64)
+    order = np.sort((key << np.int64(index_bits)) | np.arange(n_tokens, dtype=np.int64))
+    token = order & np.int64((1 << index_bits) - 1)
+    hashed = order >> np.int64(index_bits)
+    first = np.r_[True, hashed[1:] != hashed[:-1]]
+    # Exact: within each run of equal keys (contiguous after the sort) every token has the same words.
+    for half in (low, high):
+        in_order = half[token]
+        if not np.all((in_order[1:] == in_order[:-1]) | first[1:]):
+            return None  # two tokens share a hash
+    group = np.cumsum(first) - 1
+    first_seen = token[first]
+    rank = np.empty(len(first_seen), dtype=np.int64)
+    rank[np.argsort(first_seen)] = np.arange(len(first_seen), dtype=np.int64)
+    ids = np.empty(n_tokens, dtype=np.int64)
+    ids[token] = rank[group]
+    return ids, counts_per_text.astype(np.int64), len(first_seen)
+
+
 @dataclass(frozen=True)
 class NgramCounts:
-    """Distinct n-grams (orders 1..max_order) of every sequence with their counts.
+    """Distinct n-grams (orders 1..max_order) of every sequence with their counts, gram-major.
 
-    Rows are sorted by (sequence, gram); gram ids are global across orders, so one id names one
-    n-gram everywhere in the corpus.
+    Rows are sorted by gram, then sample, the hypothesis before its references (in reference
+    order), so the rows of one (gram, sample) are contiguous and start with the hypothesis row
+    when the hypothesis holds the gram. Gram ids are global across orders (order k's ids start at
+    `order_starts[k]`; within an order they follow the lexicographic order of the token ids), so
+    one id names one n-gram everywhere in the corpus, and for one sequence its rows come in
+    increasing gram order (which fixes the order of every floating-point sum over them).
     """
 
     seq: np.ndarray
@@ -102,52 +255,120 @@ class NgramCounts:
     n_grams: int
     max_order: int
     order_starts: tuple[int, ...] = (0,)  # first gram id of each order
+    sample: np.ndarray | None = None  # the sample each row's sequence belongs to
 
     def order_of(self, gram: np.ndarray) -> np.ndarray:
         """0-based order of gram ids."""
         return np.searchsorted(np.asarray(self.order_starts[1:], dtype=np.int64), gram, side="right")
 
 
+def _interleaved(corpus: TokenCorpus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The token ids re-laid sample by sample (hypothesis, then its references), each sequence
+    followed by one sentinel id (`vocab_size`), with the sequence index of every position and the
+    original number of each laid-out sequence.
+
+    Why: one sort of (n-gram key, position) then orders every n-gram's occurrences by (sample,
+    hypothesis first), and an n-gram is inside one sequence exactly when it holds no sentinel.
+    """
+    n, lengths = corpus.n_samples, corpus.lengths
+    owner_of_seq = np.concatenate([np.arange(n, dtype=np.int64), corpus.ref_owner])
+    seq_order = np.argsort(owner_of_seq, kind="stable")  # hypothesis s (index s < n) before its references
+    laid_lengths = lengths[seq_order] + 1
+    laid_starts = np.zeros(len(seq_order) + 1, dtype=np.int64)
+    np.cumsum(laid_lengths, out=laid_starts[1:])
+    rank = np.empty_like(seq_order)
+    rank[seq_order] = np.arange(len(seq_order), dtype=np.int64)
+    shift = laid_starts[:-1][rank] - corpus.offsets[:-1]
+    laid = np.full(int(laid_starts[-1]), corpus.vocab_size, dtype=np.int32 if corpus.vocab_size < 2**31 - 1 else np.int64)
+    laid[np.arange(len(corpus.ids), dtype=np.int64) + np.repeat(shift, lengths)] = corpus.ids
+    seq_of_pos = np.repeat(np.arange(len(seq_order), dtype=np.int32), laid_lengths)
+    return laid, seq_of_pos, seq_order
+
+
+def _sorted_occurrences(keys: np.ndarray, pos: np.ndarray, pos_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(keys, positions) ordered by (key, position): one plain sort of `key << bits | position`
+    when that fits in 63 bits (several times faster than argsort), else a lexsort."""
+    if len(keys) and int(keys.max()).bit_length() + pos_bits > 63:
+        order = np.lexsort((pos, keys))
+        return keys[order], pos[order]
+    packed = (keys << np.int64(pos_bits)) | pos
+    packed.sort()
+    return packed >> np.int64(pos_bits), packed & np.int64((1 << pos_bits) - 1)
+
+
 def count_ngrams(corpus: TokenCorpus, max_order: int) -> NgramCounts:
-    """Count every n-gram of every sequence, orders 1..max_order, in a few sorts."""
-    lengths = corpus.lengths
-    n_seq = len(lengths)
-    seq_of_pos = np.repeat(np.arange(n_seq, dtype=np.int64), lengths)
-    total = len(corpus.ids)
-    grams_seq: list[np.ndarray] = []
-    grams_id: list[np.ndarray] = []
+    """Count every n-gram of every sequence, orders 1..max_order, with one sort per order.
+
+    Order k's key of an occurrence is (dense id of its first k tokens) * vocab + its last token;
+    sorting the (key, position) pairs gives at once the dense ids of order k (ranks of the distinct
+    keys, so ids follow the lexicographic order of token ids) and the runs of one gram in one
+    sequence (its count); the occurrences that extend to order k + 1 are read off the same sorted
+    array, so no positional scatter is needed.
+    """
+    laid, seq_of_pos, seq_order = _interleaved(corpus)
+    owner_of_seq = np.concatenate([np.arange(corpus.n_samples, dtype=np.int64), corpus.ref_owner])
+    sentinel = np.int64(corpus.vocab_size)
+    pos_bits = max(int(len(laid)).bit_length(), 1)
+    pos = np.flatnonzero(laid != sentinel)
+    keys = laid[pos].astype(np.int64)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     order_starts: list[int] = []
     offset = 0
-    prev_ids = corpus.ids
-    prev_pos = np.arange(total, dtype=np.int64)
+    n_laid = len(seq_order)
     for k in range(max_order):
-        if k == 0:
-            pos, dense, n_unique = prev_pos, prev_ids, corpus.vocab_size
-        else:
-            keep = prev_pos + k < total
-            pos = prev_pos[keep]
-            base = prev_ids[keep]
-            keep2 = seq_of_pos[pos + k] == seq_of_pos[pos]
-            pos, base = pos[keep2], base[keep2]
-            key = base * np.int64(corpus.vocab_size) + corpus.ids[pos + k]
-            dense, n_unique = dense_ids(key)
-        grams_seq.append(seq_of_pos[pos])
-        grams_id.append(dense + offset)
         order_starts.append(offset)
+        if k == 0 and len(keys) and corpus.vocab_size * n_laid <= 8 * len(keys) + 4096:
+            # Unigrams of a small vocabulary: one bincount over (token, sequence) cells gives the
+            # rows already in (gram, sequence) order, and the positions need no sort to extend.
+            cells = np.bincount(keys * n_laid + seq_of_pos[pos], minlength=corpus.vocab_size * n_laid)
+            filled = np.flatnonzero(cells)
+            parts.append(((filled % n_laid).astype(seq_of_pos.dtype), filled // n_laid, cells[filled]))
+            dense, n_unique = keys, corpus.vocab_size
+            offset += n_unique
+            following = laid[pos + 1]
+            extends = following != sentinel
+            pos = pos[extends]
+            keys = dense[extends] * sentinel + following[extends]
+            continue
+        keys, pos = _sorted_occurrences(keys, pos, pos_bits)
+        if len(keys) == 0:
+            parts.append((keys, keys, keys))
+            dense = keys
+            n_unique = corpus.vocab_size if k == 0 else 0
+        else:
+            new_key = keys[1:] != keys[:-1]
+            if k == 0:
+                dense, n_unique = keys, corpus.vocab_size
+            else:
+                dense = np.empty(len(keys), dtype=np.int64)
+                dense[0] = 0
+                np.cumsum(new_key, out=dense[1:])
+                n_unique = int(dense[-1]) + 1
+            laid_seq = seq_of_pos[pos]
+            boundary = np.empty(len(keys) + 1, dtype=bool)
+            boundary[0] = boundary[-1] = True
+            np.not_equal(laid_seq[1:], laid_seq[:-1], out=boundary[1:-1])
+            boundary[1:-1] |= new_key
+            edges = np.flatnonzero(boundary)
+            run = edges[:-1]
+            parts.append((laid_seq[run], dense[run] + offset, np.diff(edges)))
         offset += n_unique
-        prev_ids, prev_pos = dense, pos
-    n_grams = max(offset, 1)
-    key = np.concatenate(grams_seq) * np.int64(n_grams) + np.concatenate(grams_id)
-    uniq, counts = sorted_counts(key)
-    gram = uniq % n_grams
+        if k + 1 < max_order:
+            following = laid[pos + (k + 1)]
+            extends = following != sentinel
+            pos = pos[extends]
+            keys = dense[extends] * sentinel + following[extends]
+    laid_seq = np.concatenate([p[0] for p in parts])
+    seq = seq_order[laid_seq]
     return NgramCounts(
-        seq=uniq // n_grams,
-        gram=gram,
-        order=(np.searchsorted(np.asarray(order_starts[1:], dtype=np.int64), gram, side="right")).astype(np.int8),
-        count=counts,
-        n_grams=n_grams,
+        seq=seq,
+        gram=np.concatenate([p[1] for p in parts]),
+        order=np.repeat(np.arange(max_order, dtype=np.int8), [len(p[0]) for p in parts]),
+        count=np.concatenate([p[2] for p in parts]),
+        n_grams=max(offset, 1),
         max_order=max_order,
         order_starts=tuple(order_starts),
+        sample=owner_of_seq[seq_order][laid_seq],
     )
 
 
@@ -167,89 +388,94 @@ class Overlap:
     ref_total: np.ndarray
 
 
-def _split(counts: NgramCounts, n_samples: int) -> tuple[slice, slice]:
-    """Rows of the hypotheses, then of the references (rows are sorted by sequence)."""
-    first_ref = int(np.searchsorted(counts.seq, n_samples))
-    return slice(0, first_ref), slice(first_ref, len(counts.seq))
+@dataclass(frozen=True)
+class GramGroups:
+    """The rows of `NgramCounts` grouped by (gram, sample): per group its first row, the
+    hypothesis count (0 when the hypothesis lacks the gram) and the largest reference count;
+    `group_of_row` maps every row to its group."""
+
+    first_row: np.ndarray
+    group_of_row: np.ndarray | None  # None when not asked for (BLEU does not need it)
+    hyp_count: np.ndarray
+    max_ref_count: np.ndarray
+    is_hyp_row: np.ndarray
 
 
-def overlap(corpus: TokenCorpus, counts: NgramCounts) -> Overlap:
-    """Clipped matches per (reference, order) and per (sample, order) against the max reference."""
-    n, n_orders, g = corpus.n_samples, counts.max_order, np.int64(counts.n_grams)
-    hyp_rows, ref_rows = _split(counts, n)
-    hyp_key = counts.seq[hyp_rows] * g + counts.gram[hyp_rows]  # sorted: rows are sorted by (seq, gram)
-    hyp_count = counts.count[hyp_rows]
-    ref_index = counts.seq[ref_rows] - n
-    ref_owner = corpus.ref_owner[ref_index]
-    ref_key = ref_owner * g + counts.gram[ref_rows]
-    ref_count = counts.count[ref_rows]
-    single_ref = corpus.n_refs == n
+def gram_groups(corpus: TokenCorpus, counts: NgramCounts, with_rows: bool = True) -> GramGroups:
+    """Group the gram-major rows by (gram, sample); each group starts with its hypothesis row if any."""
+    sample = counts.sample if counts.sample is not None else _owners(corpus, counts.seq)
+    is_hyp = counts.seq < corpus.n_samples
+    if len(counts.seq) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return GramGroups(empty, empty, empty, empty, is_hyp)
+    starts = np.empty(len(counts.seq), dtype=bool)
+    starts[0] = True
+    np.not_equal(counts.gram[1:], counts.gram[:-1], out=starts[1:])
+    starts[1:] |= sample[1:] != sample[:-1]
+    first_row = np.flatnonzero(starts)
+    group_of_row = np.cumsum(starts) - 1 if with_rows else None
+    hyp_count = np.where(is_hyp[first_row], counts.count[first_row], 0)
+    max_ref_count = np.maximum.reduceat(counts.count * ~is_hyp, first_row)
+    return GramGroups(first_row, group_of_row, hyp_count, max_ref_count, is_hyp)
 
-    merged = _merge_join(hyp_key, hyp_count, ref_key, ref_count) if single_ref else None
-    if merged is not None:
-        # one reference per sample: the per-reference and the max-reference matches are the same
-        key, matched = merged
-        gram = key % g
-        per_ref = max_ref = np.bincount(
-            (key // g) * n_orders + counts.order_of(gram), weights=matched, minlength=n * n_orders
-        ).reshape(n, n_orders)
+
+def _owners(corpus: TokenCorpus, seq: np.ndarray) -> np.ndarray:
+    return np.concatenate([np.arange(corpus.n_samples, dtype=np.int64), corpus.ref_owner])[seq]
+
+
+def ngram_totals(lengths: np.ndarray, max_order: int) -> np.ndarray:
+    """(len(lengths), max_order): n-gram occurrences of each order in sequences of these lengths."""
+    return np.maximum(0, lengths[:, None] - np.arange(max_order, dtype=np.int64)[None, :])
+
+
+def max_ref_matches(corpus: TokenCorpus, counts: NgramCounts, groups: GramGroups | None = None) -> np.ndarray:
+    """(N, max_order): hypothesis n-gram counts clipped by their largest count in one reference (BLEU)."""
+    n, n_orders = corpus.n_samples, counts.max_order
+    sample = counts.sample if counts.sample is not None else _owners(corpus, counts.seq)
+    if groups is None and corpus.n_refs == n:
+        # One reference each: a matched gram is a hypothesis row directly followed by the
+        # reference row of the same (gram, sample), so no grouping is needed.
+        is_hyp = counts.seq < n
+        pair = is_hyp[:-1] & ~is_hyp[1:]
+        pair &= counts.gram[1:] == counts.gram[:-1]
+        pair &= sample[1:] == sample[:-1]
+        first = np.flatnonzero(pair)
+        clipped = np.minimum(counts.count[first], counts.count[first + 1])
     else:
-        ref_order = counts.order[ref_rows].astype(np.int64)
-        matched_hyp = gather(hyp_count, lookup(hyp_key, ref_key))
-        per_ref = np.bincount(
-            ref_index * n_orders + ref_order,
-            weights=np.minimum(matched_hyp, ref_count),
-            minlength=corpus.n_refs * n_orders,
-        ).reshape(corpus.n_refs, n_orders)
-        max_key, max_count = _max_by_key(ref_key, ref_count, already_unique=single_ref)
-        clipped = np.minimum(hyp_count, gather(max_count, lookup(max_key, hyp_key)))
-        hyp_order = counts.order[hyp_rows].astype(np.int64)
-        max_ref = np.bincount(
-            counts.seq[hyp_rows] * n_orders + hyp_order, weights=clipped, minlength=n * n_orders
-        ).reshape(n, n_orders)
+        groups = groups or gram_groups(corpus, counts, with_rows=False)
+        first = groups.first_row
+        clipped = np.minimum(groups.hyp_count, groups.max_ref_count)
+        keep = clipped > 0
+        first, clipped = first[keep], clipped[keep]
+    key = sample[first] * n_orders + counts.order[first]
+    return np.bincount(key, weights=clipped, minlength=n * n_orders).round().astype(np.int64).reshape(n, n_orders)
 
-    totals = np.bincount(
-        counts.seq * n_orders + counts.order, weights=counts.count, minlength=(n + corpus.n_refs) * n_orders
-    ).reshape(n + corpus.n_refs, n_orders)
+
+def overlap(corpus: TokenCorpus, counts: NgramCounts, groups: GramGroups | None = None) -> Overlap:
+    """Clipped matches per (reference, order) and per (sample, order) against the max reference."""
+    n, n_orders = corpus.n_samples, counts.max_order
+    if groups is None or groups.group_of_row is None:
+        groups = gram_groups(corpus, counts)
+    order = counts.order.astype(np.int64)
+    ref_rows = np.flatnonzero(~groups.is_hyp_row)
+    per_ref = np.bincount(
+        (counts.seq[ref_rows] - n) * n_orders + order[ref_rows],
+        weights=np.minimum(groups.hyp_count[groups.group_of_row[ref_rows]], counts.count[ref_rows]),
+        minlength=corpus.n_refs * n_orders,
+    )
     return Overlap(
-        per_ref_match=np.rint(per_ref).astype(np.int64),
-        max_ref_match=np.rint(max_ref).astype(np.int64),
-        hyp_total=np.rint(totals[:n]).astype(np.int64),
-        ref_total=np.rint(totals[n:]).astype(np.int64),
+        per_ref_match=np.rint(per_ref).astype(np.int64).reshape(corpus.n_refs, n_orders),
+        max_ref_match=max_ref_matches(corpus, counts, groups),
+        hyp_total=ngram_totals(corpus.hyp_lengths, n_orders),
+        ref_total=ngram_totals(corpus.ref_lengths, n_orders),
     )
 
 
-def _merge_join(
-    hyp_key: np.ndarray, hyp_count: np.ndarray, ref_key: np.ndarray, ref_count: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Keys present on both sides with min(count), by ONE sort of (key, side, count) packed in int64.
-
-    Both key arrays are distinct values; after sorting, a key present on both sides appears as a
-    hypothesis entry immediately followed by its reference entry. None when the packing would
-    not fit in 63 bits (the caller then joins with binary searches).
-    """
-    if len(hyp_key) == 0 or len(ref_key) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    count_bits = max(int(max(hyp_count.max(), ref_count.max())).bit_length(), 1)
-    key_bits = int(max(hyp_key.max(), ref_key.max())).bit_length()
-    if key_bits + 1 + count_bits > 63:
-        return None
-    shift = np.int64(count_bits + 1)
-    side = np.int64(1 << count_bits)
-    packed = np.concatenate([(hyp_key << shift) | hyp_count, (ref_key << shift) | side | ref_count])
-    packed.sort()
-    keys = packed >> shift
-    pair = np.flatnonzero(keys[1:] == keys[:-1])
-    mask = np.int64((1 << count_bits) - 1)
-    return keys[pair], np.minimum(packed[pair] & mask, packed[pair + 1] & mask)
-
-
-def document_frequency(corpus: TokenCorpus, counts: NgramCounts) -> np.ndarray:
+def document_frequency(corpus: TokenCorpus, counts: NgramCounts, groups: GramGroups | None = None) -> np.ndarray:
     """For each gram id, the number of SAMPLES whose references contain it (CIDEr's idf base)."""
-    _, ref_rows = _split(counts, corpus.n_samples)
-    owner = corpus.ref_owner[counts.seq[ref_rows] - corpus.n_samples]
-    key, _ = sorted_counts(owner * np.int64(counts.n_grams) + counts.gram[ref_rows])
-    return np.bincount(key % counts.n_grams, minlength=counts.n_grams)
+    groups = groups or gram_groups(corpus, counts)
+    held = groups.first_row[groups.max_ref_count > 0]
+    return np.bincount(counts.gram[held], minlength=counts.n_grams)
 
 
 def sorted_counts(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -296,25 +522,3 @@ def lookup(sorted_keys: np.ndarray, queries: np.ndarray) -> np.ndarray:
     at = np.searchsorted(sorted_keys, queries)
     at_clipped = np.minimum(at, len(sorted_keys) - 1)
     return np.where(sorted_keys[at_clipped] == queries, at_clipped, -1)
-
-
-def gather(values: np.ndarray, found: np.ndarray) -> np.ndarray:
-    """values[found] where found >= 0, else 0 (also when `values` is empty)."""
-    if len(values) == 0:
-        return np.zeros(len(found), dtype=values.dtype)
-    return np.where(found >= 0, values[np.maximum(found, 0)], 0)
-
-
-def _max_by_key(keys: np.ndarray, values: np.ndarray, already_unique: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct keys with the maximum value of each (values are small counts)."""
-    if already_unique or len(keys) == 0:
-        return keys, values
-    value_bits = max(int(values.max()).bit_length(), 1)
-    if int(keys.max()).bit_length() + value_bits <= 63:
-        packed = np.sort((keys << np.int64(value_bits)) | values)
-        keys, values = packed >> np.int64(value_bits), packed & np.int64((1 << value_bits) - 1)
-    else:
-        order = np.lexsort((values, keys))
-        keys, values = keys[order], values[order]
-    last = np.flatnonzero(np.r_[keys[1:] != keys[:-1], True])  # the largest value closes each run
-    return keys[last], values[last]
