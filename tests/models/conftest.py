@@ -8,14 +8,7 @@ import torch
 from vipet.models.testing_lms import CHATML_TEMPLATE, create_random_lm
 from vipet.models.small_lm import train_bpe_tokenizer
 
-TEXTS = [
-    "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não.",
-    "Nốt mờ thùy trên phổi phải kích thước 18 x 21 mm, tăng chuyển hóa FDG (SUVmax: 5,2).",
-    "Hạch trung thất tăng chuyển hoá FDG (SUVmax: 3,1), khả năng di căn.",
-    "Không phát hiện tổn thương tăng chuyển hóa FDG bất thường.",
-    "Hãy mô tả hình ảnh PET/CT vùng lồng ngực và nêu nhận định. Trả lời:",
-    "Có hạch trung thất không? có không",
-]
+from model_texts import TEXTS  # tests/models is on sys.path, as for every conftest folder
 
 
 def make_tokenizer():

@@ -23,16 +23,8 @@ from vipet.models.prompts import IGNORE_INDEX
 from vipet.models.small_lm import train_bpe_tokenizer
 from vipet.train.generate import make_record
 
-# A few report sentences for the tokenizer (the conftest's `texts`, repeated here because helpers
-# outside fixtures build the models).
-TEXTS = [
-    "Hình ảnh bắt xạ theo đặc điểm sinh lý ở não.",
-    "Nốt mờ thùy trên phổi phải kích thước 18 x 21 mm, tăng chuyển hóa FDG (SUVmax: 5,2).",
-    "Hạch trung thất tăng chuyển hoá FDG (SUVmax: 3,1), khả năng di căn.",
-    "Không phát hiện tổn thương tăng chuyển hóa FDG bất thường.",
-    "Hãy mô tả hình ảnh PET/CT vùng lồng ngực và nêu nhận định. Trả lời:",
-    "Có hạch trung thất không? có không",
-]
+from model_texts import TEXTS  # the tokenizer sentences the conftest uses too
+
 SIDE = 28  # image side the tiny vision towers take (two 14-pixel patches)
 RENDER = RenderConfig(views=["mip", "fused"], levels=[0.5], size=SIDE)
 

