@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def serve(
         data: Path = typer.Argument(..., help="A build folder, a ViMed-PET root, a DICOM folder or a NIfTI pair 'ct.nii.gz,pet.nii.gz'."),
-        model: Optional[str] = typer.Option(None, "--model", help="template, retrieval, majority-vqa or a run folder from `vipet train`."),
+        model: Optional[str] = typer.Option(None, "--model", help="template, retrieval, majority-vqa, a run folder from `vipet train`, or an OpenAI-compatible endpoint: api:CONFIG.yaml or api:URL#MODEL."),
         db: Path = typer.Option(Path("reviews.sqlite"), "--db", help="SQLite file of reviewers, work items and reviews (created)."),
         host: str = typer.Option("127.0.0.1", "--host", help="Address to bind; anything but this machine needs --allow-remote."),
         port: int = typer.Option(8765, "--port", help="Port to listen on."),
