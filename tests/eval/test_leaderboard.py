@@ -41,6 +41,17 @@ def test_measured_rows_sorted_by_clinical_f1_with_exact_values(metrics):
     assert rows[0]["BLEU-4"].value == pytest.approx(100.0)
 
 
+def test_metrics_without_bootstrap_give_values_without_intervals():
+    """`vipet evaluate --bootstrap 0` writes ci95 [None, None]; the leaderboard once crashed on it."""
+    records = [{"id": f"s{i}", "task": "report", "prediction": PARTIAL, "reference": REFERENCE, "model": "partial"}
+               for i in range(3)]
+    rows = measured_table(evaluate_predictions(records, profile="default", clinical=True, n_resamples=0), "report")
+    assert rows[0]["F1-T"].value == pytest.approx(200 / 3) and rows[0]["F1-T"].ci95 is None
+    assert rows[0]["F1-T"].text() == "66.67"
+    assert "| partial |" in leaderboard_markdown(evaluate_predictions(records, profile="default", clinical=True,
+                                                                      n_resamples=0))
+
+
 def test_published_rows_are_a_separate_table(metrics):
     text = leaderboard_markdown(metrics)
     measured, published = text.split("### Published reference rows", 1)

@@ -71,8 +71,11 @@ def _lookup(model_results: dict[str, Any], section: str, score: str) -> Cell:
     entry = scores.get(score)
     if not isinstance(entry, dict):
         return Cell(None)
-    ci = entry.get("ci95")
-    return Cell(float(entry["value"]), (float(ci[0]), float(ci[1])) if ci else None)
+    # `--bootstrap 0` stores intervals as [None, None], and an undefined score (no reference
+    # lesions for CRG) as a None value: both are shown as absent, never as a number.
+    value, ci = entry.get("value"), entry.get("ci95")
+    interval = (float(ci[0]), float(ci[1])) if ci and None not in ci else None
+    return Cell(None if value is None else float(value), interval)
 
 
 def measured_table(metrics: dict[str, Any], task: str) -> list[dict[str, Any]]:
