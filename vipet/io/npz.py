@@ -70,15 +70,7 @@ def load_npz_volume(path: str | Path) -> np.ndarray:
         raise
     except (zipfile.BadZipFile, zlib.error, *_DAMAGED_HEADER) as exc:
         raise ReadError(f"truncated or corrupt .npz ({exc.__class__.__name__}: {exc})", path) from None
-    if volume.ndim != 3:
-        raise ReadError(f"expected a 3-D (D, H, W) volume, got shape {volume.shape}", path)
-    if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(volume.dtype, np.complexfloating):
-        raise ReadError(f"expected real numbers, got dtype {volume.dtype}", path)
-    if np.issubdtype(volume.dtype, np.floating) and not np.isfinite(volume).all():
-        nan = int(np.isnan(volume).sum())
-        raise ReadError(f"{nan} NaN and {int((~np.isfinite(volume)).sum()) - nan} infinite voxels; "
-                        f"volumes must be finite", path)
-    return volume
+    return _checked_volume(volume, path)
 
 
 def npz_header(path: str | Path) -> tuple[tuple[int, ...], str]:
@@ -138,6 +130,7 @@ def load_npy_volume(path: str | Path) -> np.ndarray:
 
 
 def _checked_volume(volume: np.ndarray, path: Path) -> np.ndarray:
+    """One check of a loaded array for both containers, so `.npy` and `.npz` refuse the same things."""
     if volume.ndim != 3:
         raise ReadError(f"expected a 3-D (D, H, W) volume, got shape {volume.shape}", path)
     if not np.issubdtype(volume.dtype, np.number) or np.issubdtype(volume.dtype, np.complexfloating):
