@@ -20,18 +20,18 @@ CONFIG = BuildConfig(target_shape=TARGET, renders=False)
 CONFIG_WITH_RENDERS = BuildConfig(target_shape=TARGET)  # what the shared `built` fixture used
 
 
-def test_cache_arrays_memory_map_with_the_recorded_shapes(built):
+def test_cache_arrays_open_read_only_with_the_recorded_shapes(built):
     out, report = built
     assert report["complete"] == 5 and report["samples"] == 20
     for key, meta in iter_cached(out):
         folder = out / "cache" / key
         for name, info in meta["arrays"].items():
             array = open_array(folder / info["file"])
-            assert isinstance(array, np.memmap) and list(array.shape) == info["shape"] and str(array.dtype) == info["dtype"]
+            assert not array.flags.writeable and list(array.shape) == info["shape"] and str(array.dtype) == info["dtype"]
         assert meta["arrays"]["ct"]["dtype"] == "int16" and meta["arrays"]["pet"]["dtype"] == "float16"
         assert meta["arrays"]["chest"]["shape"] == [2, *TARGET]
         assert meta["arrays"]["ct"]["shape"] == meta["arrays"]["pet"]["shape"] == [96, 32, 32]  # the PET grid
-        image = np.asarray(open_array(folder / "whole.npy"), np.float32)
+        image = np.asarray(open_array(folder / "whole.b2nd"), np.float32)
         assert 0.0 <= image.min() and image.max() <= 1.0
         assert meta["units"] == {"ct": "HU", "pet": "SUVbw", "pet_note": None}
         assert meta["config_fingerprint"] == CONFIG_WITH_RENDERS.fingerprint()
@@ -51,8 +51,8 @@ def test_feet_first_study_is_detected_and_stored_head_first(built):
     out, _ = built
     meta = read_meta(out / "cache" / "2018_05_07_patient_2")
     assert meta["orientation"]["source"] == "detected" and meta["orientation"]["flipped"] is True
-    pet = np.asarray(open_array(out / "cache" / "2018_05_07_patient_2" / "pet.npy"), np.float32)
-    reference = np.asarray(open_array(out / "cache" / "2018_03_02_patient_1" / "pet.npy"), np.float32)
+    pet = np.asarray(open_array(out / "cache" / "2018_05_07_patient_2" / "pet.b2nd"), np.float32)
+    reference = np.asarray(open_array(out / "cache" / "2018_03_02_patient_1" / "pet.b2nd"), np.float32)
     brain = slice(4, 15)
     assert pet[brain].mean() > 3 * pet[-15:].mean()  # the brain is now at the top
     assert np.abs(pet - reference).mean() < 0.1  # same anatomy as a head-first study, up to noise
@@ -166,8 +166,8 @@ def test_process_pool_gives_the_same_cache_as_in_process(cohort, built, tmp_path
     out, _ = built
     for key, meta in iter_cached(out):
         for name in ("chest", "pet", "ct"):
-            a = np.load(out / "cache" / key / f"{name}.npy")
-            b = np.load(tmp_path / "cache" / key / f"{name}.npy")
+            a = open_array(out / "cache" / key / f"{name}.b2nd")
+            b = open_array(tmp_path / "cache" / key / f"{name}.b2nd")
             np.testing.assert_array_equal(a, b)
 
 

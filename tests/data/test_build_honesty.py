@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import vipet.io
 from vipet.cli import app
 from vipet.data.build import build_dataset
-from vipet.data.cache import PRECISION, clean_stale, read_meta, study_dir
+from vipet.data.cache import PRECISION, clean_stale, open_array, read_meta, study_dir
 from vipet.data.config import BuildConfig
 from vipet.data.export import export_hf, export_llava
 from vipet.data.manifest import manifest_rows, read_manifest
@@ -58,7 +58,7 @@ def test_pet_cache_dtype_follows_the_unit_and_equals_the_source_within_the_recor
     source = np.asarray(study.pet.array, dtype=np.float64)  # head first, already on the PET grid: the cached array
     config = BuildConfig(target_shape=(8, 16, 16), renders=False, slices="npy")
     meta = process_study(study, config, tmp_path)
-    cached = np.load(tmp_path / "pet.npy")
+    cached = open_array(tmp_path / "pet.b2nd")
     storage = meta["storage"]["pet"]
     assert cached.dtype == np.dtype(dtype) and meta["arrays"]["pet"]["dtype"] == dtype
     assert storage["dtype"] == dtype and storage["unit"] == unit and storage["precision"] == PRECISION[dtype]
@@ -78,14 +78,14 @@ def test_pet_cache_dtype_follows_the_unit_and_equals_the_source_within_the_recor
 def test_float32_recipe_stores_every_unit_in_float32(tmp_path):
     meta = process_study(_unit_study(SUV_BW, 1.0), BuildConfig(target_shape=(8, 16, 16), renders=False,
                                                                pet_dtype="float32"), tmp_path)
-    assert np.load(tmp_path / "pet.npy").dtype == np.float32
+    assert open_array(tmp_path / "pet.b2nd").dtype == np.float32
     assert meta["storage"]["pet"]["reason"] == "pet_dtype float32 requested"
 
 
 def test_suv_beyond_float16_range_is_stored_in_float32_with_a_note(tmp_path):
     study = _unit_study(SUV_BW, 1.0e4)  # SUV 2.5e5: implausible, but never cached as inf
     meta = process_study(study, BuildConfig(target_shape=(8, 16, 16), renders=False), tmp_path)
-    assert meta["storage"]["pet"]["dtype"] == "float32" and np.isfinite(np.load(tmp_path / "pet.npy")).all()
+    assert meta["storage"]["pet"]["dtype"] == "float32" and np.isfinite(open_array(tmp_path / "pet.b2nd")).all()
     peak = float(np.max(np.abs(study.pet.array)))
     assert meta["notes"] == [f"PET stored as float32: SUVbw |max| {peak:.6g} exceeds float16's 65504"]
 
@@ -99,7 +99,7 @@ def test_a_dicom_pet_left_in_bq_per_ml_is_cached_finite_in_float32(tmp_path):
     assert report["failed"] == [] and len(report["built"]) == 1
     (key,) = report["built"]
     meta = read_meta(study_dir(tmp_path / "out", key))
-    pet = np.load(study_dir(tmp_path / "out", key) / "pet.npy")
+    pet = open_array(study_dir(tmp_path / "out", key) / "pet.b2nd")
     assert meta["units"]["pet"] == BQML and pet.dtype == np.float32
     assert np.isfinite(pet).all() and pet.max() > np.finfo(np.float16).max
     assert report["notes"][key][-1] == f"no SUV: {meta['units']['pet_note']}"  # why SUV is missing, per study

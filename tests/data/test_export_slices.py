@@ -7,6 +7,7 @@ import json
 import numpy as np
 from PIL import Image
 
+from vipet.data.cache import open_array
 from vipet.data.export import export_hf, export_llava
 from vipet.data.manifest import read_manifest
 from vipet.data.slices import export_slices, iter_slice_pairs
@@ -43,8 +44,8 @@ def test_slice_pairs_share_a_grid(built, tmp_path):
     folder = out / "cache" / "2018_03_02_patient_1"
     pairs = list(iter_slice_pairs(folder, step=10))
     assert [z for z, _, _ in pairs] == list(range(0, 96, 10))
-    ct = np.load(folder / "ct.npy")
-    pet = np.load(folder / "pet.npy")
+    ct = open_array(folder / "ct.b2nd")
+    pet = open_array(folder / "pet.b2nd")
     z, ct_slice, pet_slice = pairs[3]
     np.testing.assert_array_equal(ct_slice, ct[z])
     info = export_slices(ct, pet, tmp_path / "npy", "npy")

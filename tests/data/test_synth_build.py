@@ -69,8 +69,8 @@ def test_pet_and_ct_show_large_lesions_at_the_planted_voxel(synth_build):
     for key, t in truth.items():
         folder = out / "cache" / key
         meta = read_meta(folder)
-        pet = np.asarray(open_array(folder / "pet.npy"), np.float32)
-        ct = np.asarray(open_array(folder / "ct.npy"), np.float32)
+        pet = np.asarray(open_array(folder / "pet.b2nd"), np.float32)
+        ct = np.asarray(open_array(folder / "ct.b2nd"), np.float32)
         whole = next(s for s in meta["samples"] if s["region"] == "whole")
         for lesion in whole["lesions"]:
             big = lesion["size_mm"] and min(lesion["size_mm"]) >= 15

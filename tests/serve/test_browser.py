@@ -16,10 +16,10 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from serve_support import N_STUDIES, LiveServer, make_config
+from vipet.data.cache import open_array
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = "/usr/bin/chromedriver" if os.path.exists("/usr/bin/chromedriver") else shutil.which("chromedriver")
@@ -122,8 +122,8 @@ def test_list_viewer_draft_review_save_export(browser, live, serve_build):
     assert match, readout.text
     z, y, x = (int(v) for v in match.groups()[2:])
     assert z == after_index
-    pet = np.load(serve_build / "cache" / key / "pet.npy", mmap_mode="r")
-    ct = np.load(serve_build / "cache" / key / "ct.npy", mmap_mode="r")
+    pet = open_array(serve_build / "cache" / key / "pet.b2nd")
+    ct = open_array(serve_build / "cache" / key / "ct.b2nd")
     assert float(match.group(1)) == pytest.approx(float(pet[z, y, x]), abs=0.006)
     assert int(match.group(2)) == int(ct[z, y, x])
     Select(driver.find_element(By.ID, "window")).select_by_value("lung")

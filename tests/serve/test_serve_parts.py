@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serve_support import make_config
+from vipet.data.cache import open_array
 from vipet.errors import ImagingError, VipetError
 from vipet.imaging.render import fused_slice_rgb, mip_image
 from vipet.imaging.windows import WINDOWS
@@ -33,7 +34,7 @@ def decode(png: bytes) -> np.ndarray:
 
 def test_planes_are_the_render_modules_pictures_at_true_proportions(one_study):
     volumes, folder = one_study
-    ct, pet = np.load(folder / "ct.npy"), np.load(folder / "pet.npy").astype(np.float32)
+    ct, pet = open_array(folder / "ct.b2nd"), open_array(folder / "pet.b2nd").astype(np.float32)
     dz, dy, dx = volumes.spacing
     assert dy == dx  # in-plane pixels are square, so the axial plane needs no stretch
     z = ct.shape[0] // 2
@@ -54,7 +55,7 @@ def test_planes_are_the_render_modules_pictures_at_true_proportions(one_study):
 
 def test_value_at_reads_the_cached_voxel_and_names_the_unit(one_study):
     volumes, folder = one_study
-    pet, ct = np.load(folder / "pet.npy"), np.load(folder / "ct.npy")
+    pet, ct = open_array(folder / "pet.b2nd"), open_array(folder / "ct.b2nd")
     z, y, x = np.unravel_index(int(np.argmax(pet)), pet.shape)
     value = images.value_at(volumes, int(z), int(y), int(x))
     assert value["pet"] == round(float(pet[z, y, x]), 3) and value["ct_hu"] == int(ct[z, y, x])

@@ -1,15 +1,26 @@
-"""The per-study cache: `OUT/cache/<key>/` with `.npy` arrays and a `meta.json` sidecar.
+"""The per-study cache: `OUT/cache/<key>/` with compressed arrays and a `meta.json` sidecar.
 
-Plain `.npy` (not npz) because `numpy.load(mmap_mode="r")` maps it without reading or decoding:
-a training loader touches only the pages of the region it samples, and the OS page cache shares
-them between loader workers. A study folder appears only once complete (built in a temporary
-sibling and renamed, `fsutil.atomic_dir`), so the presence of `meta.json` with the current recipe
-fingerprint is the whole resume test; temporary folders left by a killed run are removed.
+Every array is one Blosc2 NDArray file (`.b2nd`: zstd level 1 over byte-shuffled chunks), lossless,
+in the dtype the build chose (`storage` in the sidecar): the bytes a full-size study takes fall from
+~100 MB of `.npy` to ~13 MB (benchmarks/cache_size.py), because CT in HU and PET are mostly air
+and smooth tissue, while a loader item still costs a few milliseconds of decompression, far below
+decoding the source and resampling on the fly. Blosc2 rather than numcodecs because its `.b2nd`
+file is a container that describes itself (shape, dtype, chunk grid, codec) and any Blosc2 user can
+open (`blosc2.open(path)[...]`); numcodecs holds only codecs, so the container would be ours.
+Compression hides corruption (a flipped byte can decompress into wrong voxels without an error),
+so each file carries the CRC-32 of its uncompressed bytes and `open_array` refuses a mismatch,
+naming the file. Caches of the earlier layout (`.npy` files) are not complete for `is_complete`
+and are rebuilt; `open_array` still reads a `.npy` as it is (exactly), never as the new format.
+
+A study folder appears only once complete (built in a temporary sibling and renamed,
+`fsutil.atomic_dir`), so the presence of `meta.json` with the current recipe fingerprint and
+array layout is the whole resume test; temporary folders left by a killed run are removed.
 
 The cache is honest about values: an array with NaN or Inf is never written (`save_array`
 refuses it), and PET is stored in float16 only for units where float16 is exact enough (SUVbw
 and ViMed raw units, within float16's range); activity (BQML), counts and unknown units are
 stored in float32, because Bq/mL reaches 1e4..1e6 and float16 ends at 65504 (`pet_storage`).
+Compression adds no error: the precision records are those of the dtype.
 Every study key becomes a cache folder only when it is one safe folder name (`study_dir`).
 """
 
@@ -18,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -40,6 +52,12 @@ PRECISION = {
     "float16": {"relative": 2.0**-11, "absolute": 2.0**-25},
     "float32": {"relative": 2.0**-24, "absolute": 2.0**-150},
 }
+# How arrays are stored (recorded per array in the sidecar; a different record means another layout).
+ARRAY_FORMAT = "blosc2-b2nd"
+ARRAY_SUFFIX = ".b2nd"
+CODEC = {"codec": "zstd", "clevel": 1, "filters": ["shuffle"]}
+CHUNK_BYTES = 4 * 2**20  # chunks are whole slabs along the first axis of at most this size
+CHECKSUM_KEY = "vipet"  # vlmeta entry of the .b2nd file: {"crc32": CRC-32 of the C-order bytes}
 # The temporary names fsutil's atomic writes use: `.<name>.<random>.tmp` (tempfile's random part).
 _TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]+\.tmp$")
 # Folders of a build where atomic writes happen and a killed run can leave temporary names.
@@ -88,6 +106,13 @@ def require_finite(array: np.ndarray, what: str, path: str | Path | None = None)
     values = np.asarray(array)
     if values.dtype.kind not in "fc" or values.size == 0:
         return
+    if values.dtype == np.float16:
+        # NaN/Inf are the float16 patterns with every exponent bit set; NumPy's float16 isfinite and abs
+        # run ~10x slower than this integer test, and float16 cannot exceed float32 anyway.
+        bad = int(np.count_nonzero((values.view(np.uint16) & 0x7C00) == 0x7C00))
+        if bad:
+            raise BuildError(f"{what} has {bad} NaN/Inf voxels of {values.size}; refused, not cached", path)
+        return
     finite = np.isfinite(values)
     bad = values.size - int(np.count_nonzero(finite))
     if bad:
@@ -112,7 +137,8 @@ def read_meta(folder: str | Path) -> dict[str, Any]:
 def is_complete(out: str | Path, key: str, fingerprint: str, pet_unit: str | None = None) -> bool:
     """Whether `key` is cached with this exact recipe (the resume test), and in `pet_unit` when given
     (a NIfTI study rebuilt with another `--pet-unit` is not the cached one); a PET cached in float16
-    in a unit float16 cannot hold (older builds) is not complete either."""
+    in a unit float16 cannot hold (older builds) is not complete either, nor a study whose arrays are
+    in an earlier layout (`current_layout`: `.npy` files of builds before compression)."""
     path = study_dir(out, key) / META_FILE
     if not path.is_file():
         return False
@@ -126,7 +152,17 @@ def is_complete(out: str | Path, key: str, fingerprint: str, pet_unit: str | Non
     pet_dtype = ((meta.get("arrays") or {}).get("pet") or {}).get("dtype")
     if pet_dtype == "float16" and unit not in FLOAT16_UNITS:
         return False  # cached by a build before `pet_storage`: float16 Bq/mL may hold inf, rebuild it
-    return meta.get("config_fingerprint") == fingerprint
+    return meta.get("config_fingerprint") == fingerprint and current_layout(meta)
+
+
+def current_layout(meta: dict[str, Any]) -> bool:
+    """Whether every array of a sidecar is stored as this code writes it (format and codec); a cache
+    of another layout is rebuilt by the next build, never read as if it were this one."""
+    arrays = meta.get("arrays")
+    if not isinstance(arrays, dict) or not arrays:
+        return False
+    return all(isinstance(info, dict) and info.get("format") == ARRAY_FORMAT and info.get("codec") == CODEC
+               and str(info.get("file", "")).endswith(ARRAY_SUFFIX) for info in arrays.values())
 
 
 def study_renders(out: str | Path, key: str) -> dict[str, Path]:
@@ -176,20 +212,64 @@ def iter_cached(out: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def save_array(folder: Path, name: str, array: np.ndarray) -> dict[str, Any]:
-    """Write `name.npy` (C order, so memory maps slice cheaply) and describe it for the sidecar;
-    `BuildError` (nothing written) when it holds NaN or Inf, e.g. after a cast that overflowed."""
+    """Write `name.b2nd` (lossless, chunked, with its CRC-32) and describe it for the sidecar;
+    `BuildError` (nothing written) when it holds NaN or Inf, e.g. after a cast that overflowed.
+
+    Chunks are slabs along the first axis of at most `CHUNK_BYTES` (a model-ready volume is one
+    chunk, a whole-body array ~32 slices each), so a reader that wants a few slices could decompress
+    only those; one compression thread, because build workers already use every core.
+    """
+    import blosc2
+
     array = np.ascontiguousarray(array)
     require_finite(array, f"cached array {name!r} ({array.dtype})")
-    np.save(folder / f"{name}.npy", array, allow_pickle=False)
-    return {"file": f"{name}.npy", "shape": list(array.shape), "dtype": str(array.dtype)}
+    row_bytes = max(1, array.nbytes // max(1, array.shape[0])) if array.ndim else max(1, array.nbytes)
+    chunks = (max(1, min(array.shape[0], CHUNK_BYTES // row_bytes)), *array.shape[1:]) if array.ndim else ()
+    cparams = {"codec": blosc2.Codec.ZSTD, "clevel": CODEC["clevel"], "filters": [blosc2.Filter.SHUFFLE],
+               "filters_meta": [0], "nthreads": 1}
+    path = folder / f"{name}{ARRAY_SUFFIX}"
+    crc = zlib.crc32(memoryview(array).cast("B")) if array.size else 0
+    stored = blosc2.asarray(array, urlpath=str(path), mode="w", cparams=cparams, chunks=chunks or None)
+    stored.vlmeta[CHECKSUM_KEY] = {"crc32": crc}
+    return {"file": path.name, "shape": list(array.shape), "dtype": str(array.dtype), "format": ARRAY_FORMAT,
+            "codec": dict(CODEC), "chunks": list(chunks), "crc32": crc, "bytes": path.stat().st_size}
 
 
 def open_array(path: str | Path, mmap: bool = True) -> np.ndarray:
-    """A cached array, memory-mapped read-only by default; `BuildError` naming the file if bad."""
+    """A cached array as NumPy; `BuildError` naming the file if missing or bad.
+
+    `.b2nd` (this layout) is decompressed whole and its CRC-32 checked, so a corrupt chunk is an
+    error and never wrong voxels. `.npy` (an earlier layout, or arrays other code saved beside it)
+    is memory-mapped as written. As with `numpy.load`: `mmap` (the default) gives a read-only
+    array, `mmap=False` a private writable one (a loader that converts it in place or hands it to
+    torch without another copy).
+    """
     path = Path(path)
+    if path.suffix != ARRAY_SUFFIX:
+        try:
+            return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+        except FileNotFoundError:
+            raise BuildError("cached array not found (was the cache moved or pruned?)", path) from None
+        except (OSError, ValueError) as exc:
+            raise BuildError(f"unreadable cached array ({exc.__class__.__name__}: {exc})", path) from None
+    if not path.is_file():
+        raise BuildError("cached array not found (was the cache moved or pruned?)", path)
+    import blosc2
+
     try:
-        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except FileNotFoundError:
-        raise BuildError("cached array not found (was the cache moved or pruned?)", path) from None
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"unreadable cached array ({exc.__class__.__name__}: {exc})", path) from None
+        stored = blosc2.open(str(path), mode="r", dparams={"nthreads": 1})
+        if not isinstance(stored, blosc2.NDArray):
+            raise ValueError(f"holds a {type(stored).__name__}, not an NDArray")
+        expected = (stored.vlmeta[CHECKSUM_KEY] if CHECKSUM_KEY in stored.vlmeta else {}).get("crc32")
+        values = np.ascontiguousarray(stored[...])
+    except Exception as exc:  # blosc2 raises RuntimeError, ValueError, KeyError, UnicodeDecodeError... on damage
+        raise BuildError(f"unreadable cached array, corrupt or not a Blosc2 file ({exc.__class__.__name__}: {exc}); "
+                         "rebuild the study", path) from None
+    if not isinstance(expected, int):
+        raise BuildError("cached array has no CRC-32 record (not written by vipet's cache); rebuild the study", path)
+    found = zlib.crc32(memoryview(values).cast("B")) if values.size else 0
+    if found != expected:
+        raise BuildError(f"corrupt cached array: CRC-32 {found:08x} of the decompressed voxels, {expected:08x} "
+                         "recorded; rebuild the study", path)
+    values.flags.writeable = not mmap
+    return values

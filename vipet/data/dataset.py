@@ -6,8 +6,9 @@ model interface serve all of them:
     {"sample_id": str, "image": FloatTensor (C, D, H, W) channels [PET, CT...] in [0, 1],
      "text": str target, "question": str | None, "task": "report" | "vqa", "region": str}
 
-Volumes are memory-mapped from the cache, so a loader worker reads only the ~4 MB of the one
-volume it returns and the OS shares pages between workers; nothing is decoded at load time.
+Each item reads one compressed volume from the cache (`cache.open_array`: ~1 MB read, a few ms of
+zstd decompression on one thread, CRC-checked) and makes one float32 copy; nothing of the source
+is decoded or resampled at load time (benchmarks/cache_size.py measures both ways).
 Augmentation (vipet.data.augment) is drawn from (seed, epoch, index): call `set_epoch` each epoch.
 Text paraphrase is a training concern (`data.augment_text`, vipet.train.batching.TextAugmented).
 """
@@ -65,8 +66,15 @@ class PetCtDataset(Dataset):
         return len(self.items)
 
     def load_image(self, row: dict[str, Any]) -> np.ndarray:
-        """The cached (C, D, H, W) volume of a row as float32 (the only copy made per item)."""
-        return np.array(open_array(self.root / row["image_path"]), dtype=np.float32)
+        """The cached (C, D, H, W) volume of a row as float32 (float16 in the cache, widened exactly).
+
+        Widened by torch: its half-to-float conversion is vectorised and ~10x NumPy's `astype`,
+        the largest cost of an item otherwise (benchmarks/cache_size.py).
+        """
+        values = open_array(self.root / row["image_path"], mmap=False)
+        if values.dtype == np.float16:
+            return torch.from_numpy(values).float().numpy()
+        return values.astype(np.float32, copy=False)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         if not 0 <= index < len(self.items):
