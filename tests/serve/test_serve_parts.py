@@ -113,6 +113,22 @@ def test_search_by_key_year_split_and_finding(serve_build):
     assert all("Hình ảnh" in e.report_text for e in nodes)
 
 
+def test_only_the_most_recently_opened_studies_stay_decompressed(serve_build, monkeypatch):
+    from vipet.serve import sources
+
+    monkeypatch.setattr(sources, "MAX_OPEN_STUDIES", 2)
+    catalog = Catalog(serve_build, serve_build / "unused")
+    first, second, third = sorted(catalog.entries)[:3]
+    kept = catalog.open(first)
+    catalog.open(second)
+    assert catalog.open(first) is kept  # a hit makes it the most recent
+    catalog.open(third)  # evicts `second`, the least recently used
+    assert [catalog.is_open(k) for k in (first, second, third)] == [True, False, True]
+    again = catalog.open(second)
+    assert np.array_equal(again.ct_hu, volumes_from_cache(serve_build, second).ct_hu)
+    assert not catalog.is_open(first)
+
+
 def test_suvmax_cells_are_read_as_the_expert_files_write_them():
     from vipet.serve.review_routes import parse_suv
 

@@ -1,8 +1,9 @@
 """What the reading room serves: a build folder, or any dataset `vipet.io` reads, as one study list.
 
-A build folder (`vipet build` output) is served straight from its memory-mapped cache: the list
-comes from `manifest.parquet`, a study opens by mapping `ct.npy` and `pet.npy` (no decode, no
-copy), so the first picture of a study costs one slice read. Any other source (a ViMed-PET root,
+A build folder (`vipet build` output) is served straight from its cache: the list comes from
+`manifest.parquet`, a study opens by decompressing its whole-body `ct` and `pet` arrays (blosc2,
+a fraction of a second; legacy `.npy` caches are memory-mapped). Decompressed studies take memory
+(~80 MB synthetic, ~150 MB real), so only the `MAX_OPEN_STUDIES` most recently opened are kept. Any other source (a ViMed-PET root,
 a DICOM folder, a NIfTI pair "ct.nii.gz,pet.nii.gz") is listed by `vipet.io.discover` without
 opening volumes; a study is built into a private cache folder the first time it is opened, by
 the same `vipet.data.build.build_one` the dataset build uses (orientation, common grid, region
@@ -13,6 +14,7 @@ bounds), so the viewer shows exactly what a model would be given. Opening is slo
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,6 +25,9 @@ from vipet.data.cache import META_FILE, open_array, read_meta, study_dir
 from vipet.data.manifest import MANIFEST_FILE, read_manifest
 from vipet.errors import ReadError, VipetError
 from vipet.schema import WHOLE
+
+# Studies kept decompressed at once: a reader flips between a few studies, and each costs ~80-150 MB.
+MAX_OPEN_STUDIES = 4
 
 Progress = Callable[[float, str], None]
 
@@ -59,8 +64,8 @@ class StudyVolumes:
     """A study ready to look at: whole-body CT (HU) and PET on one grid, head first, and its regions."""
 
     key: str
-    ct_hu: np.ndarray  # (z, y, x) int16, memory-mapped
-    pet: np.ndarray  # (z, y, x) in `pet_unit`, memory-mapped
+    ct_hu: np.ndarray  # (z, y, x) int16
+    pet: np.ndarray  # (z, y, x) in `pet_unit`
     spacing: tuple[float, float, float]  # (z, y, x) mm of the common grid
     pet_unit: str
     regions: dict[str, tuple[int, int]]
@@ -105,7 +110,7 @@ class Catalog:
         self.build: Path | None
         self.pet_unit = pet_unit
         self._lock = threading.Lock()
-        self._open: dict[str, StudyVolumes] = {}
+        self._open: OrderedDict[str, StudyVolumes] = OrderedDict()  # least recently opened first
         self.problems: list[dict[str, Any]] = []
         target = Path(self.path)
         if target.is_dir() and (target / MANIFEST_FILE).is_file():
@@ -192,6 +197,7 @@ class Catalog:
         entry = self.entry(key)
         with self._lock:
             if key in self._open:
+                self._open.move_to_end(key)
                 return self._open[key]
         report = progress or (lambda fraction, message: None)
         if entry.ref is not None and not (study_dir(self.work, key) / META_FILE).is_file():
@@ -211,6 +217,8 @@ class Catalog:
         volumes = volumes_from_cache(self.cache_of(key), key)
         with self._lock:
             self._open[key] = volumes
+            while len(self._open) > MAX_OPEN_STUDIES:
+                self._open.popitem(last=False)
         report(1.0, "ready")
         return volumes
 
