@@ -59,6 +59,15 @@ class VLMCollator:
         return batch
 
 
+def vlm_loss_counts(batch: dict[str, Any]) -> dict[str, int]:
+    """The units each VLM loss part is a mean over: `lm_loss` the scored answer tokens (position t
+    predicts label t + 1), `aux_loss` the report rows (`aux_mask`; every row without it)."""
+    labels = batch["labels"]
+    mask = batch.get("aux_mask")
+    return {"lm_loss": int((labels[:, 1:] != IGNORE_INDEX).sum()),
+            "aux_loss": int(mask.sum()) if mask is not None else int(labels.shape[0])}
+
+
 class PromptCollator:
     """Left-padded prompts (no answer) for generation; the reference stays in `text`."""
 

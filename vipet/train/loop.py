@@ -11,6 +11,15 @@ permutation that is a pure function of (seed, epoch), and loader workers are see
 the same RNG state as the run that never stopped: the next-step loss is identical. Resume is
 strict: a checkpoint must hold exactly the weights a save keeps (every weight but the frozen ones
 and second names of tied tensors), or it is refused with the names that differ.
+
+Several processes (`accelerate launch --num_processes N`, DDP) train on the same global batches as
+one process: `train.batch_size` is the global micro-batch, each process takes every N-th item of
+it, and a stage that says how its loss is made of means (`LossParts`) has each process's share
+weighted so the averaged gradient is the one-process gradient of the whole batch. Checkpoints
+hold the unwrapped weights (no `module.` prefix), the optimizer and the data position, which do
+not depend on the process count: a run saved by 2 processes resumes on 1 and the other way round.
+Dropout draws from each process's own RNG, so only runs without dropout are identical across
+process counts; augmentation is keyed by (seed, epoch, index) and is.
 """
 
 from __future__ import annotations
@@ -38,6 +47,21 @@ _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 
 @dataclass
+class LossParts:
+    """How a stage's `loss` is made of means: `loss = sum(weights[name] * out[name])`, each
+    `out[name]` a mean over `counts(batch)[name]` units (answer tokens, report rows).
+
+    Plain DDP averages the processes' losses, which weights every shard alike; when shards hold
+    different numbers of units (reports are longer than VQA answers) that is not the mean over the
+    global batch. With the counts summed over processes, each process scales each part by
+    (its units x processes / all units), and the average is exactly the one-process loss.
+    """
+
+    weights: dict[str, float]
+    counts: Callable[[dict[str, Any]], dict[str, int]]
+
+
+@dataclass
 class StageTask:
     """What a stage hands to the loop: the model, its data, and how to score a batch."""
 
@@ -49,6 +73,7 @@ class StageTask:
     evaluate: Callable[[nn.Module, int], dict[str, float]] | None = None
     frozen_state_keys: set[str] = field(default_factory=set)  # weights that never change: not checkpointed
     num_workers: int = 0
+    loss_parts: LossParts | None = None  # None: several processes average their shards' losses alike
 
 
 @dataclass
@@ -88,18 +113,27 @@ def epoch_order(num_items: int, seed: int, epoch: int, rank: int = 0, world: int
 
 def make_loader(dataset, batch_size: int, collate, *, seed: int, epoch: int, start_batch: int, num_workers: int,
                 rank: int = 0, world: int = 1, pin_memory: bool = False) -> torch.utils.data.DataLoader:
-    """Full batches of this epoch from batch `start_batch` on; worker RNG depends only on the position."""
+    """This rank's share of the full global batches of this epoch from batch `start_batch` on.
+
+    `batch_size` is the global batch; each of the `world` ranks gets `batch_size / world` items of
+    it. Global batch j is epoch positions [j * batch_size, (j + 1) * batch_size) for every `world`
+    (rank r holds the positions = r mod world), so the batches, their number and the data position
+    do not depend on the process count. Worker RNG depends only on the position.
+    """
+    if batch_size % world:
+        raise TrainError(f"train.batch_size {batch_size} (the global batch) does not split evenly over {world} processes")
+    per_rank = batch_size // world
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
     order = epoch_order(len(dataset), seed, epoch, rank, world)
-    n_batches = len(order) // batch_size
+    n_batches = len(order) // per_rank
     if n_batches == 0:
         raise TrainError(f"{len(dataset)} training samples cannot fill one batch of {batch_size} on {world} process(es)")
-    indices = order[start_batch * batch_size : n_batches * batch_size].tolist()
+    indices = order[start_batch * per_rank : n_batches * per_rank].tolist()
     generator = torch.Generator().manual_seed(int(np.random.default_rng([seed, epoch, start_batch]).integers(2**62)))
     return torch.utils.data.DataLoader(
         dataset,
-        batch_size=batch_size,
+        batch_size=per_rank,
         sampler=indices,
         collate_fn=collate,
         num_workers=num_workers,
@@ -133,12 +167,22 @@ def make_accelerator(config: TrainConfig):
             gradient_clipping=config.max_grad_norm,
             offload_optimizer_device="cpu" if config.deepspeed.offload_optimizer else "none",
         )
-    return Accelerator(
+    accelerator = Accelerator(
         cpu=config.cpu,
         mixed_precision=config.mixed_precision,
         gradient_accumulation_steps=config.grad_accum,
         deepspeed_plugin=plugin,
     )
+    if plugin is not None:
+        from accelerate.utils import DistributedType
+
+        if accelerator.distributed_type != DistributedType.DEEPSPEED:  # accelerate drops it quietly on a forced CPU
+            raise TrainError("train.deepspeed is set but accelerate did not start DeepSpeed: it does not with "
+                             "train.cpu: true or ACCELERATE_USE_CPU=1")
+        # The loop makes its own loaders (not prepared), so DeepSpeed is told the per-process batch here.
+        accelerator.state.deepspeed_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = \
+            config.batch_size // accelerator.num_processes
+    return accelerator
 
 
 def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
@@ -197,6 +241,7 @@ def _save_checkpoint(accelerator, state: LoopState, run_dir: Path, keep: int) ->
         shutil.rmtree(partial)
     accelerator.wait_for_everyone()
     accelerator.save_state(str(partial), safe_serialization=True)
+    accelerator.wait_for_everyone()  # every process's RNG file is written before the folder is renamed
     if accelerator.is_main_process:
         (partial / "loop_state.json").write_text(json.dumps(state.state_dict()), encoding="utf-8")
         if final.exists():
@@ -209,12 +254,13 @@ def _save_checkpoint(accelerator, state: LoopState, run_dir: Path, keep: int) ->
 
 
 def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: int, *, resume: bool = True,
-             stop_at: int | None = None) -> dict[str, Any]:
+             stop_at: int | None = None, accelerator=None) -> dict[str, Any]:
     """Train `task.model` for `config.max_steps` optimizer steps (or `max_minutes`), resuming when possible.
 
     `stop_at` pauses the run after that step with a checkpoint (the schedule still spans
     `max_steps`), for training in chunks on machines that are lent for a limited time.
     `max_minutes` counts from the start of this call (a resumed run gets a fresh budget).
+    `accelerator`: the one `make_accelerator(config)` made for this run (made here when None).
 
     Returns a summary: steps done, last logged values, elapsed seconds, data-loading share.
     """
@@ -225,7 +271,7 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     run_dir = Path(run_dir)
     if config.threads:
         torch.set_num_threads(config.threads)
-    accelerator = make_accelerator(config)
+    accelerator = accelerator if accelerator is not None else make_accelerator(config)
     set_seed(seed)
     optimizer = torch.optim.AdamW(task.param_groups, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -236,12 +282,25 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
     accelerator.register_for_checkpointing(scheduler)
 
     frozen = task.frozen_state_keys
+    wrapped = accelerator.unwrap_model(model) is not model  # DDP: state-dict names start with "module."
 
     def drop_frozen(models, weights, output_dir):
         for i, weight in enumerate(weights):
-            weights[i] = checkpoint_weights(weight, frozen)
+            kept = checkpoint_weights(weight, frozen)
+            weights[i] = {k.removeprefix("module."): v for k, v in kept.items()} if wrapped else kept
+
+    def load_unwrapped(models, input_dir):
+        """Load the unwrapped names into the unwrapped model, whatever process count saved them."""
+        from safetensors.torch import load_file
+
+        for loaded in list(models):  # accelerate lists here the models it would load itself (not DeepSpeed's)
+            saved = load_file(str(Path(input_dir) / "model.safetensors"))  # on the CPU; load_state_dict copies to the device
+            accelerator.unwrap_model(loaded).load_state_dict({k.removeprefix("module."): v for k, v in saved.items()},
+                                                             strict=False)  # names checked by check_checkpoint_weights
+            models.remove(loaded)
 
     accelerator.register_save_state_pre_hook(drop_frozen)
+    accelerator.register_load_state_pre_hook(load_unwrapped)
 
     checkpoints = list_checkpoints(run_dir) if resume else []
     if checkpoints:
@@ -282,6 +341,8 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
                 batch = {k: v.to(accelerator.device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
                 with accelerator.accumulate(model):
                     out = task.loss_fn(model, batch)
+                    if world > 1 and task.loss_parts is not None:
+                        out = global_batch_loss(accelerator, task.loss_parts, out, batch)
                     accelerator.backward(out["loss"])
                     if accelerator.sync_gradients and config.max_grad_norm > 0:
                         grad_norm = accelerator.clip_grad_norm_(params, config.max_grad_norm)
@@ -289,12 +350,16 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
                             window.setdefault("grad_norm", []).append(float(grad_norm))
                     optimizer.step()
                     optimizer.zero_grad(set_to_none=True)
-                for name, value in out.items():
-                    if name == "loss" or name.endswith("_loss") or name.startswith("metric_"):
-                        window.setdefault(name, []).append(float(value.detach()))
+                logged = {name: value for name, value in out.items()
+                          if name == "loss" or name.endswith("_loss") or name.startswith("metric_")}
+                if world > 1:  # the global batch's values, not the main process's shard
+                    logged = dict(zip(logged, accelerator.reduce(torch.stack([v.detach().float() for v in logged.values()]),
+                                                                 "mean")))
+                for name, value in logged.items():
+                    window.setdefault(name, []).append(float(value.detach()))
                 state.batch_in_epoch += 1
-                state.samples_seen += config.batch_size * world
-                samples_now += config.batch_size * world
+                state.samples_seen += config.batch_size
+                samples_now += config.batch_size
                 compute_seconds += time.perf_counter() - t1
                 if not accelerator.sync_gradients:
                     continue
@@ -339,6 +404,30 @@ def run_loop(task: StageTask, config: TrainConfig, run_dir: str | Path, seed: in
         "data_share": data_seconds / total if total else 0.0,
         "model": accelerator.unwrap_model(model),
     }
+
+
+def global_batch_loss(accelerator, parts: LossParts, out: dict[str, torch.Tensor],
+                      batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """`out` with each part (and `loss`) scaled by this process's share of the global batch's units.
+
+    The processes' scaled values average to the mean over the whole global batch, and so does DDP's
+    gradient. A loss that is not the weighted sum of the named parts is refused rather than
+    silently trained on other weights.
+    """
+    names = [name for name in parts.weights if name in out]
+    combined = sum(parts.weights[name] * out[name] for name in names)
+    if not torch.allclose(combined.detach().float(), out["loss"].detach().float(), rtol=1e-5, atol=1e-6):
+        raise TrainError(f"the stage's loss is not the sum of its parts {names} with weights "
+                         f"{[parts.weights[n] for n in names]}: its LossParts do not describe it")
+    counts = parts.counts(batch)
+    local = torch.tensor([float(counts[name]) for name in names], dtype=torch.float64, device=accelerator.device)
+    total = accelerator.reduce(local.clone(), "sum")
+    share = torch.where(total > 0, local * accelerator.num_processes / total.clamp(min=1.0), torch.zeros_like(local))
+    scaled = dict(out)
+    for name, factor in zip(names, share.tolist()):
+        scaled[name] = out[name] * factor
+    scaled["loss"] = sum(parts.weights[name] * scaled[name] for name in names)
+    return scaled
 
 
 def _evaluate(task: StageTask, accelerator, model, step: int, logger: RunLogger) -> dict[str, float]:

@@ -5,6 +5,10 @@ defaults), `run_info.json` (seed, git revision, library versions), `metrics.csv`
 `checkpoints/step_*` (resumable), `final/` (the model the next stage or `vipet generate` loads),
 `training_curve.png` and `summary.json`. Rerunning the same command resumes from the last
 checkpoint; a different config in an existing folder is refused instead of mixed in.
+
+Under `accelerate launch` every process runs this; the main process alone writes the folder's
+files (config, run info, the built-in LM's init, `final/`, summary, curve) and the others wait
+for what they read, so no two processes ever write one file.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from vipet.errors import TrainError
 from vipet.fsutil import atomic_write_json, atomic_write_text
 from vipet.hashing import json_differences, json_path_text
 from vipet.train.config import RunConfig, config_to_dict, dump_config
-from vipet.train.loop import StageTask, run_loop
+from vipet.train.loop import StageTask, make_accelerator, run_loop
 from vipet.provenance import git_revision, package_versions
 from vipet.train.runlog import plot_training_curves
 
@@ -66,7 +70,9 @@ def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None
     With `stop_at` the run pauses after that optimizer step (checkpoint, no final model); the same
     call without it continues exactly where it stopped.
     """
-    run_dir = prepare_run_dir(config, run_dir)
+    process = make_accelerator(config.train)  # before anything is written: it knows which process this is
+    with process.main_process_first():
+        run_dir = prepare_run_dir(config, run_dir) if process.is_main_process else Path(run_dir)
     if train_data is None or val_data is None:
         from vipet.train.data import open_split
 
@@ -75,10 +81,11 @@ def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None
         if val_data is None:
             val_data = open_split(config.data, config.data.val_split, training=False, seed=config.seed)
     val_items = spread_subset(val_data, config.data.max_val_samples)
-    task = _stage_task(config, run_dir, train_data, val_items)
-    result = run_loop(task, config.train, run_dir, config.seed, resume=resume, stop_at=stop_at)
+    with process.main_process_first():  # the main process writes the LM init the others then read
+        task = _stage_task(config, run_dir, train_data, val_items)
+    result = run_loop(task, config.train, run_dir, config.seed, resume=resume, stop_at=stop_at, accelerator=process)
     model = result.pop("model")
-    if result["stop_reason"] == "stop_at":
+    if result["stop_reason"] == "stop_at" or not process.is_main_process:
         return {k: v for k, v in result.items()}
     final = run_dir / FINAL_DIR
     if config.stage == "contrastive":
@@ -99,9 +106,16 @@ def train(config: RunConfig, run_dir: str | Path, train_data=None, val_data=None
 def _stage_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
     if config.stage == "contrastive":
         return _contrastive_task(config, run_dir, train_data, val_items)
+    from vipet.models.vlm import VisionLanguageModel
+    from vipet.train.batching import vlm_loss_counts
+    from vipet.train.loop import LossParts
     from vipet.train.stages import build_vlm_task
 
-    return build_vlm_task(config, run_dir, train_data, val_items)
+    task = build_vlm_task(config, run_dir, train_data, val_items)
+    if task.loss_parts is None and isinstance(task.model, VisionLanguageModel):
+        # VisionLanguageModel.forward: loss = lm_loss + aux_weight * aux_loss, each a mean (vlm_loss_counts)
+        task.loss_parts = LossParts({"lm_loss": 1.0, "aux_loss": task.model.config.aux_weight}, vlm_loss_counts)
+    return task
 
 
 def _contrastive_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
