@@ -18,10 +18,13 @@ takes a local folder (or a name already in the local Hugging Face cache).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -36,6 +39,8 @@ from vipet.typed_config import from_mapping, to_mapping
 
 VIEWS = ("mip", "fused", "ct_windows")
 CONFIG_NAME = "hf_vlm_config.json"
+# The processor outputs with one column per token (the rest, pixels and grids, are per picture).
+TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
 ADAPTER_DIR = "adapter"
 # LoRA on the language model's projections only (the vision tower keeps its pretrained features);
 # `model.language_model` is where transformers 5 keeps the LM of Qwen2-VL, LLaVA and Gemma 3,
@@ -92,6 +97,45 @@ def channel_calibration(meta: dict[str, Any]) -> dict[str, Any]:
         raise TrainError("the PET channel starts above SUV 0 (suv_min); render from the whole-body arrays instead")
     return {"pet_channel_suv": float(suv["suv_max"]) if suv is not None else None,
             "ct_channel_window": str(channels[1])[3:]}
+
+
+def build_calibration(build: str | Path, study_keys: Iterable[str]) -> dict[str, Any]:
+    """The one channel calibration the cached studies `study_keys` of a build share.
+
+    Every study of a build is cached with one recipe, but `--pet-norm auto` keeps the PET channel in
+    SUV only for studies whose PET is in SUV: pictures of a mixed build would show one SUV scale for
+    two meanings, so a build whose studies disagree is refused with two of them named.
+    """
+    from vipet.data.cache import read_meta, study_dir
+
+    seen: dict[tuple[tuple[str, Any], ...], str] = {}
+    for key in sorted(set(study_keys)):
+        calibration = channel_calibration(read_meta(study_dir(build, key)))
+        seen.setdefault(tuple(sorted(calibration.items())), key)
+        if len(seen) > 1:
+            (first, first_key), (second, second_key) = list(seen.items())[:2]
+            raise TrainError(f"studies {first_key} ({dict(first)}) and {second_key} ({dict(second)}) store their channels "
+                             "on different scales; rebuild with one --pet-norm (suv or raw)", build)
+    if not seen:
+        raise TrainError("no cached study to read the channel calibration from", build)
+    return dict(next(iter(seen)))
+
+
+def calibrated_render(render: RenderConfig, calibration: dict[str, Any], *, configured: bool = False,
+                      source: str | Path | None = None) -> RenderConfig:
+    """`render` with the channel meaning a build recorded (`build_calibration`).
+
+    With `configured`, `render` is what a stage config wrote: a calibration field set there to
+    something else than its default and than the build's is an error, not silently replaced.
+    """
+    if configured:
+        defaults = RenderConfig()
+        for name, value in calibration.items():
+            given = getattr(render, name)
+            if given != getattr(defaults, name) and given != value:
+                raise TrainError(f"render.{name} is {given!r} but the build's channels say {value!r}: leave it out, "
+                                 "it is read from the build", source)
+    return dataclasses.replace(render, **calibration)
 
 
 def _resize(image: np.ndarray, size: int) -> np.ndarray:
@@ -168,18 +212,24 @@ class HFVisionLanguageModel(nn.Module):
     def from_pretrained(cls, path: str | Path, render: RenderConfig | None = None, dtype: str = "float32",
                         *, trainable_adapter: bool = False) -> "HFVisionLanguageModel":
         """Load a model folder, or a folder `save_pretrained` wrote (base path + LoRA adapter)."""
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-
-        from vipet.models.hf_logging import quiet_transformers
-        from vipet.models.vlm import DTYPES
-
-        quiet_transformers()
         path = Path(path)
         saved = path / CONFIG_NAME
         if saved.is_file():
             config = HFVLMConfig.from_dict(json.loads(saved.read_text(encoding="utf-8")), saved)
         else:
             config = HFVLMConfig(path=str(path), render=render or RenderConfig(), dtype=dtype)
+        return cls.from_config(config, path, trainable_adapter=trainable_adapter)
+
+    @classmethod
+    def from_config(cls, config: HFVLMConfig, folder: str | Path | None = None, *,
+                    trainable_adapter: bool = False) -> "HFVisionLanguageModel":
+        """The base model `config.path` names, plus `config.adapter` (a folder inside `folder`) when set."""
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        from vipet.models.hf_logging import quiet_transformers
+        from vipet.models.vlm import DTYPES
+
+        quiet_transformers()
         if config.dtype not in DTYPES:
             raise TrainError(f"dtype must be one of {sorted(DTYPES)}, got {config.dtype!r}")
         try:
@@ -191,7 +241,10 @@ class HFVisionLanguageModel(nn.Module):
         if config.adapter:
             from peft import PeftModel
 
-            model = PeftModel.from_pretrained(model, str(path / config.adapter), is_trainable=trainable_adapter)
+            if folder is None:
+                raise TrainError("the config names an adapter but no folder holds it", config.path)
+            with _peft_quiet():
+                model = PeftModel.from_pretrained(model, str(Path(folder) / config.adapter), is_trainable=trainable_adapter)
         return cls(config, model, processor)
 
     def save_pretrained(self, folder: str | Path) -> Path:
@@ -208,12 +261,20 @@ class HFVisionLanguageModel(nn.Module):
 
     def add_lora(self, r: int = 16, alpha: int = 16, dropout: float = 0.05,
                  target_modules: str | list[str] = LM_LORA_TARGETS) -> None:
-        """Wrap the model in LoRA adapters (language-model projections by default); only they train."""
+        """Wrap the model in LoRA adapters (language-model projections by default); only they train.
+
+        `"all-linear"` means every linear layer of the language model, as it does for the built-in
+        VLM, whose LoRA wraps only its LM (peft's own "all-linear" would also wrap the vision tower).
+        """
         from peft import LoraConfig, get_peft_model
+
+        if target_modules == "all-linear":
+            target_modules = LM_LORA_TARGETS
 
         lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target_modules, bias="none")
         try:
-            self.model = get_peft_model(self.model, lora)
+            with _peft_quiet():
+                self.model = get_peft_model(self.model, lora)
         except ValueError as exc:
             raise TrainError(f"LoRA cannot wrap this model: {str(exc).splitlines()[0]}", self.config.path) from None
 
@@ -227,22 +288,34 @@ class HFVisionLanguageModel(nn.Module):
         return self.processor.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True,
                                                   tokenize=False)
 
-    def _inputs(self, texts: list[str], images: list[list[np.ndarray]], padding_side: str) -> dict[str, torch.Tensor]:
+    def _inputs(self, texts: list[str], images: list[list[np.ndarray]], padding_side: str,
+                check_length: bool = True) -> dict[str, torch.Tensor]:
         self.tokenizer.padding_side = padding_side
         pictures = [[_pil(image) for image in row] for row in images]
         batch = self.processor(text=texts, images=pictures, return_tensors="pt", padding=True)
-        if int(batch["input_ids"].shape[1]) > self.config.max_length:
+        if check_length and int(batch["input_ids"].shape[1]) > self.config.max_length:
             raise TrainError(f"a prompt with its images takes {int(batch['input_ids'].shape[1])} tokens, over max_length "
                              f"{self.config.max_length}: render fewer or smaller pictures", self.config.path)
         return dict(batch)
 
     def collate(self, items: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        """Prompt + answer + end token per item, right-padded; labels only on the answer and end token."""
+        """Prompt + answer + end token per item, right-padded; labels only on the answer and end token.
+
+        An answer too long for `max_length` is cut (never the prompt, which holds the image
+        tokens), as the built-in VLM's prompt encoder does.
+        """
         images = [region_images(item["image"], self.config.render) for item in items]
         prompts = [self.prompt_text(item) for item in items]
         eos = self.tokenizer.eos_token or ""
-        full = self._inputs([p + str(item.get("text") or "").strip() + eos for p, item in zip(prompts, items)], images, "right")
         prompt_lengths = self._inputs(prompts, images, "right")["attention_mask"].sum(dim=1)
+        limit = self.config.max_length
+        if int(prompt_lengths.max()) > limit - 2:
+            raise TrainError(f"a prompt with its images takes {int(prompt_lengths.max())} tokens, leaving no room for an "
+                             f"answer in max_length {limit}: render fewer or smaller pictures", self.config.path)
+        full = self._inputs([p + str(item.get("text") or "").strip() + eos for p, item in zip(prompts, items)], images,
+                            "right", check_length=False)
+        if full["input_ids"].shape[1] > limit:  # right padding: the cut columns are answer tails and padding
+            full = {k: v[:, :limit] if k in TOKEN_KEYS else v for k, v in full.items()}
         labels = full["input_ids"].clone()
         positions = torch.arange(labels.shape[1])[None]
         labels[(positions < prompt_lengths[:, None]) | (full["attention_mask"] == 0)] = IGNORE_INDEX
@@ -266,6 +339,15 @@ class HFVisionLanguageModel(nn.Module):
         new_tokens = self.model.generate(**batch, **settings)[:, batch["input_ids"].shape[1]:]
         self.model.train(was_training)
         return [text.strip() for text in self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)]
+
+
+@contextlib.contextmanager
+def _peft_quiet() -> Iterator[None]:
+    """peft 0.21 reads a property transformers 5 deprecated (`is_gradient_checkpointing`) on every
+    wrap; that one warning is noise to a user, any other still shows."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def _pil(image: np.ndarray):

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vipet.errors import TrainError
+from vipet.models.hf_vlm import HFVLMConfig
 from vipet.models.registry import BUILTIN_LMS
 from vipet.models.small_lm import SmallLMConfig
 from vipet.models.text_encoder import TextEncoderConfig
@@ -63,9 +64,16 @@ class ModelConfig:
     `vlm` is the model's own config (`lm`, `encoder`, `projector`, `lm_mode`, `aux_weight`, ...),
     written inline in YAML (`model.lm`, not `model.vlm.lm`); `lm` is "small-gpt2" (built here from
     `small_lm`) or a local HF folder / hub name. The other fields only matter while training.
+
+    `hf_vlm` set instead selects a Hugging Face image-text-to-text VLM (`vipet.models.hf_vlm`:
+    `path` a local model folder, `render` the pictures each region volume becomes, `dtype`,
+    `max_length`): it replaces the 3D encoder, projector and `lm`, trains LoRA adapters on its
+    language model (`lora`, `init_from`, `gradient_checkpointing` apply) and, with
+    `train.max_steps: 0`, is the zero-shot row. Null by default, so earlier run folders resume.
     """
 
     vlm: VLMConfig = field(default_factory=_default_vlm, metadata=INLINE)
+    hf_vlm: HFVLMConfig | None = None
     small_lm: SmallLMConfig = field(default_factory=SmallLMConfig)
     init_from: str | None = None  # a saved VLM folder (an earlier run's `final/`) to start from
     lora: LoRAConfig = field(default_factory=LoRAConfig)
@@ -167,8 +175,18 @@ def validate(config: RunConfig) -> RunConfig:
         raise TrainError("model.lm_adapter is written by a saved model: start from one with model.init_from")
     if config.stage == "finetune" and config.model.vlm.lm_mode == "frozen" and not config.model.train_encoder:
         raise TrainError("finetune with a frozen LM and a frozen encoder trains only the projector: use stage alignment")
+    hf_vlm = config.model.hf_vlm
+    if hf_vlm is not None:
+        if config.stage != "finetune":
+            raise TrainError(f"model.hf_vlm is an aligned VLM: only stage finetune (LoRA or zero-shot) applies, got {config.stage!r}")
+        if hf_vlm.adapter is not None:
+            raise TrainError("model.hf_vlm.adapter is written by a saved model: start from one with model.init_from")
+        if not hf_vlm.path:
+            raise TrainError("model.hf_vlm.path must name a local model folder")
     train = config.train
-    for name in ("max_steps", "batch_size", "grad_accum"):
+    if train.max_steps < (0 if hf_vlm is not None else 1):
+        raise TrainError("train.max_steps must be >= 1 (0, the zero-shot run, is for model.hf_vlm)")
+    for name in ("batch_size", "grad_accum"):
         if getattr(train, name) < 1:
             raise TrainError(f"train.{name} must be >= 1")
     if train.lr <= 0 or train.warmup_steps < 0 or not 0.0 <= train.min_lr_ratio <= 1.0:

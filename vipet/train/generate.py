@@ -54,7 +54,11 @@ def generate_records(
     progress: bool = False,
     num_workers: int = 0,
 ) -> list[dict[str, Any]]:
-    """Generate for every item not in `skip_ids`, batch by batch, on the model's device."""
+    """Generate for every item not in `skip_ids`, batch by batch, on the model's device.
+
+    `model` is the built-in VLM (left-padded prompt batches) or any model with
+    `generate_texts(items, **generation)`, which builds its own inputs (`vipet.models.hf_vlm`).
+    """
     skip_ids = skip_ids or set()
     todo = [i for i in range(len(items)) if str(_sample_id(items, i)) not in skip_ids]
     if not todo:
@@ -62,17 +66,21 @@ def generate_records(
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
+    renders_itself = callable(getattr(model, "generate_texts", None))
     loader = torch.utils.data.DataLoader(
-        items, batch_size=generation.batch_size, sampler=todo, collate_fn=_ItemsAndPrompts(model.prompts),
-        num_workers=num_workers,
+        items, batch_size=generation.batch_size, sampler=todo,
+        collate_fn=_ItemsAsGiven() if renders_itself else _ItemsAndPrompts(model.prompts), num_workers=num_workers,
     )
     records: list[dict[str, Any]] = []
     with progress_bar("generate", len(todo), enabled=progress) as show_progress:
         for batch_items, batch in loader:
-            texts = model.generate(
-                batch["image"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device),
-                **generation.to_generate_kwargs(),
-            )
+            if renders_itself:  # an HF VLM (vipet.models.hf_vlm) makes its own pictures and prompts from the items
+                texts = model.generate_texts(batch, **generation.to_generate_kwargs())
+            else:
+                texts = model.generate(
+                    batch["image"].to(device), batch["input_ids"].to(device), batch["attention_mask"].to(device),
+                    **generation.to_generate_kwargs(),
+                )
             done = [make_record(item, text, model_name) for item, text in zip(batch_items, texts)]
             records.extend(done)
             if on_batch:
@@ -91,6 +99,13 @@ class _ItemsAndPrompts:
     def __call__(self, items):
         light = [{k: v for k, v in item.items() if k != "image"} for item in items]
         return light, self.collate(items)
+
+
+class _ItemsAsGiven:
+    """Collate for a model that renders its own inputs: the light items (for records) and the full ones."""
+
+    def __call__(self, items):
+        return [{k: v for k, v in item.items() if k != "image"} for item in items], list(items)
 
 
 def _sample_id(items, index: int) -> str:

@@ -1,7 +1,7 @@
 """`vipet generate RUN DATA`: predictions JSONL for a split, from a trained run or a named baseline.
 
-RUN is a run folder written by `vipet train` (its `final/` model and `config.yaml` decide the
-tasks, regions and decoding settings), the name of a baseline (`vipet.models.baselines.BASELINES`),
+RUN is a run folder written by `vipet train` (its `final/` model, the built-in VLM or a Hugging
+Face VLM, and `config.yaml` decide the tasks, regions and decoding settings), the name of a baseline (`vipet.models.baselines.BASELINES`),
 which is fitted on the build's training split first, or `api:CONFIG.yaml` / `api:URL#MODEL`, an
 OpenAI-compatible endpoint shown k training examples (`vipet.models.api_chat`). The file is written once, complete: every
 record carries the model name (the run's, or the one the caller gives) and its study key.
@@ -46,17 +46,7 @@ def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, g
                  model_name: str | None) -> Path:
     import torch
 
-    from vipet.models.vlm import VisionLanguageModel
-    from vipet.train.run import FINAL_DIR
-
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise TrainError(f"not a run folder (no config.yaml) and not a baseline name ({', '.join(baseline_names())})", run_dir)
-    config = load_config(config_path)
-    if config.stage == "contrastive":
-        raise TrainError("a contrastive run trains an encoder, not a text generator; use it in an alignment config", run_dir)
-    if not (run_dir / FINAL_DIR / "vlm_config.json").is_file():
-        raise TrainError("run has no final model yet (training unfinished?)", run_dir)
+    config = run_config(run_dir)
     data_config = config.data
     data_config.build = str(data)
     if tasks:
@@ -65,11 +55,43 @@ def _predict_run(run_dir: Path, data, split, out, tasks, regions, max_samples, g
         data_config.regions = list(regions)
     gen = GenerationConfig(**{**config.generation.__dict__, **(generation or {})})
     items = _items(data_config, split, max_samples, config.seed)
-    model = VisionLanguageModel.from_pretrained(run_dir / FINAL_DIR)
+    model = load_run_model(run_dir, data, config)
     target = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model.to(target)
     out = Path(out) if out else run_dir / "predictions" / f"{split}.jsonl"
     return generate_to_file(model, items, gen, model_name or config.name, out, progress=progress)
+
+
+def run_config(run_dir: Path):
+    """The resolved config of a finished text-generating run, or a one-line reason it is not one."""
+    from vipet.train.run import FINAL_DIR
+    from vipet.train.stages import final_model_file
+
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise TrainError(f"not a run folder (no config.yaml) and not a baseline name ({', '.join(baseline_names())})", run_dir)
+    config = load_config(config_path)
+    if config.stage == "contrastive":
+        raise TrainError("a contrastive run trains an encoder, not a text generator; use it in an alignment config", run_dir)
+    if not (run_dir / FINAL_DIR / final_model_file(config)).is_file():
+        raise TrainError("run has no final model yet (training unfinished?)", run_dir)
+    return config
+
+
+def load_run_model(run_dir: str | Path, build: str | Path, config=None):
+    """The model a run saved in `final/`, of its kind: the built-in VLM, or an HF VLM whose pictures
+    read the PET and CT channels as `build` (the build predicted) stored them."""
+    from vipet.train.run import FINAL_DIR
+
+    run_dir = Path(run_dir)
+    config = config if config is not None else run_config(run_dir)
+    if config.model.hf_vlm is not None:
+        from vipet.train.hf_stage import load_hf_vlm_for
+
+        return load_hf_vlm_for(run_dir / FINAL_DIR, build)
+    from vipet.models.vlm import VisionLanguageModel
+
+    return VisionLanguageModel.from_pretrained(run_dir / FINAL_DIR)
 
 
 def _predict_baseline(name: str, data, split, out, tasks, regions, max_samples, model_name: str | None) -> Path:

@@ -5,13 +5,16 @@
 - finetune: LoRA adapters (peft) on the chosen LM modules plus the projector (paper: r=64,
   alpha=16, dropout 0.05, all linear layers, lr 2e-5), or full fine-tuning, which is what the
   small LM trained from scratch needs.
+
+A config with `model.hf_vlm` runs a Hugging Face image-text-to-text VLM instead (LoRA on its LM,
+or zero-shot with `train.max_steps: 0`); its task is built in `vipet.train.hf_stage`.
 """
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import torch
 from torch import nn
@@ -21,7 +24,8 @@ from vipet.errors import TrainError
 from vipet.eval import evaluate_predictions
 from vipet.models.registry import is_builtin_lm
 from vipet.models.small_lm import create_small_lm
-from vipet.models.vlm import VisionLanguageModel
+from vipet.models.hf_vlm import CONFIG_NAME as HF_VLM_CONFIG_NAME
+from vipet.models.vlm import CONFIG_NAME as VLM_CONFIG_NAME, VisionLanguageModel
 from vipet.train.batching import VLMCollator
 from vipet.train.config import LoRAConfig, RunConfig
 from vipet.train.generate import generate_records, write_jsonl
@@ -130,24 +134,27 @@ def vlm_loss_fn(model: nn.Module, batch: dict[str, Any]) -> dict[str, torch.Tens
     return {k: v for k, v in out.items() if k != "logits"}
 
 
-def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]], run_dir: Path | None = None):
+def make_vlm_evaluator(config: RunConfig, val_items: Sequence[dict[str, Any]], run_dir: Path | None = None, *,
+                       collate_of: Callable[[nn.Module], Callable] = training_collator,
+                       loss_fn: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]] = vlm_loss_fn):
     """Validation: teacher-forced loss, then generation scored by the evaluation suite.
 
     The generated texts are kept in `run_dir/val_predictions/step_N.jsonl` so a curve can be
-    read against what the model actually wrote.
+    read against what the model actually wrote. `collate_of(model)` and `loss_fn` are the
+    model kind's (the built-in VLM's by default; `vipet.train.hf_stage` passes the HF VLM's).
     """
 
-    def evaluate(model: VisionLanguageModel, step: int) -> dict[str, float]:
+    def evaluate(model: nn.Module, step: int) -> dict[str, float]:
         if not len(val_items):
             return {}
         device = next(model.parameters()).device
-        collate = training_collator(model)
+        collate = collate_of(model)
         losses = []
         with torch.no_grad():
             for start in range(0, len(val_items), config.generation.batch_size):
                 batch = collate([val_items[i] for i in range(start, min(len(val_items), start + config.generation.batch_size))])
                 batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
-                losses.append(float(vlm_loss_fn(model, batch)["lm_loss"]))
+                losses.append(float(loss_fn(model, batch)["lm_loss"]))
         metrics = {"loss": sum(losses) / len(losses)}
         records = generate_records(model, val_items, config.generation, config.name)
         if run_dir is not None:
@@ -184,6 +191,11 @@ def flatten_scores(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def build_vlm_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
+    """The stage task of `config`'s model kind: the built-in VLM, or a Hugging Face VLM (`model.hf_vlm`)."""
+    if config.model.hf_vlm is not None:
+        from vipet.train.hf_stage import build_hf_vlm_task
+
+        return build_hf_vlm_task(config, run_dir, train_data, val_items)
     model = build_stage_vlm(config, run_dir, tokenizer_corpus(text_items_of(train_data)))
     overrides = {"encoder": config.train.lr_encoder, "projector": config.train.lr_projector,
                  "aux_head": config.train.lr_projector, "tag_proj": config.train.lr_projector}
@@ -197,6 +209,12 @@ def build_vlm_task(config: RunConfig, run_dir: Path, train_data, val_items) -> S
         frozen_state_keys=frozen_lm_keys(model),
         num_workers=config.data.num_workers,
     )
+
+
+def final_model_file(config: RunConfig) -> str:
+    """The file a finished run's `final/` folder holds for `config`'s model kind (what `vipet
+    generate` loads and a cache checks for): `vlm_config.json`, or `hf_vlm_config.json`."""
+    return HF_VLM_CONFIG_NAME if config.model.hf_vlm is not None else VLM_CONFIG_NAME
 
 
 def text_items_of(dataset) -> Iterable[dict[str, Any]]:
