@@ -125,11 +125,13 @@ class Drafter:
             if "run" not in self._models:
                 import torch
 
-                from vipet.models.vlm import VisionLanguageModel
-                from vipet.train.run import FINAL_DIR
+                from vipet.train.predict import load_run_model
 
+                if self.config.model.hf_vlm is not None and self.catalog.build is None:
+                    # Its pictures are calibrated to a build's channel scales (meta.json of its studies).
+                    raise VipetError(f"run {self.spec} is a Hugging Face VLM: serve a build folder to draft with it")
                 progress(0.2, f"loading {self.spec}")
-                model = VisionLanguageModel.from_pretrained(Path(self.spec) / FINAL_DIR)
+                model = load_run_model(self.spec, self.catalog.build, self.config)
                 model.to("cuda" if torch.cuda.is_available() else "cpu")
                 self._models["run"] = model
             return self._models["run"]

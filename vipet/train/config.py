@@ -95,6 +95,8 @@ class DeepSpeedConfig:
 class TrainConfig:
     max_steps: int = 1000
     max_minutes: float | None = None  # wall-clock budget; the run stops cleanly and checkpoints
+    # The global batch: with N processes (accelerate launch) each takes batch_size / N items, so the
+    # same config trains on the same batches whatever the process count (it must divide evenly).
     batch_size: int = 8
     grad_accum: int = 1
     lr: float = 1e-3
