@@ -109,6 +109,10 @@ def _stage_task(config: RunConfig, run_dir: Path, train_data, val_items) -> Stag
     from vipet.models.vlm import VisionLanguageModel
     from vipet.train.batching import vlm_loss_counts
     from vipet.train.loop import LossParts
+    if config.model.hf_vlm is not None:
+        from vipet.train.hf_stage import build_hf_vlm_task
+
+        return build_hf_vlm_task(config, run_dir, train_data, val_items)
     from vipet.train.stages import build_vlm_task
 
     task = build_vlm_task(config, run_dir, train_data, val_items)

@@ -191,11 +191,7 @@ def flatten_scores(metrics: dict[str, Any]) -> dict[str, float]:
 
 
 def build_vlm_task(config: RunConfig, run_dir: Path, train_data, val_items) -> StageTask:
-    """The stage task of `config`'s model kind: the built-in VLM, or a Hugging Face VLM (`model.hf_vlm`)."""
-    if config.model.hf_vlm is not None:
-        from vipet.train.hf_stage import build_hf_vlm_task
-
-        return build_hf_vlm_task(config, run_dir, train_data, val_items)
+    """The stage task of the built-in VLM (a Hugging Face VLM's is `vipet.train.hf_stage`'s, which uses this module)."""
     model = build_stage_vlm(config, run_dir, tokenizer_corpus(text_items_of(train_data)))
     overrides = {"encoder": config.train.lr_encoder, "projector": config.train.lr_projector,
                  "aux_head": config.train.lr_projector, "tag_proj": config.train.lr_projector}
