@@ -44,8 +44,15 @@ class EncoderConfig:
     heads: int = 4
     mlp_ratio: float = 2.0
     dropout: float = 0.0
+    # i3resnet152 (vipet.models.pretrained_encoders): which channel holds CT, in which cached window
+    # (the build's meta.json `channels`, ct_<window>), the HU range the backbone maps onto [0, 1]
+    # (None: the named weights' own, astra -1000..200), and which modalities go through it.
+    ct_channel: int = 1
+    ct_window: str = "wide"
+    hu_range: tuple[float, float] | None = None
+    modalities: tuple[str, ...] = ("ct",)
     # loading / freezing
-    pretrained: str | None = None  # path to .safetensors/.pt/.bin weights
+    pretrained: str | None = None  # path to .safetensors/.pt/.bin weights, or a kind's named weights (i3resnet152: astra)
     pretrained_prefix: str = ""  # key prefix to strip from the checkpoint (e.g. "visual.")
     freeze: bool = False
 
@@ -55,6 +62,9 @@ class EncoderConfig:
         self.channels = tuple(int(v) for v in self.channels)  # type: ignore[assignment]
         self.patch_size = tuple(int(v) for v in self.patch_size)  # type: ignore[assignment]
         self.stem_stride = tuple(int(v) for v in self.stem_stride)  # type: ignore[assignment]
+        self.modalities = tuple(str(v) for v in self.modalities)  # type: ignore[assignment]
+        if self.hu_range is not None:
+            self.hu_range = tuple(float(v) for v in self.hu_range)  # type: ignore[assignment]
         if self.kind not in ENCODER_CLASSES:
             raise TrainError(f"encoder kind must be one of {sorted(ENCODER_CLASSES)}, got {self.kind!r}")
         if len(self.input_size) != 3 or len(self.token_grid) != 3 or min(self.input_size + self.token_grid) < 1:
@@ -144,6 +154,10 @@ class VisionEncoder(nn.Module):
     def encode_tokens(self, volume: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} must define encode_tokens")
 
+    def load_pretrained(self, pretrained: str | Path) -> dict[str, list[str]]:
+        """`config.pretrained` into this encoder: a whole-encoder checkpoint here; kinds with named weights override."""
+        return load_encoder_weights(self, pretrained, prefix=self.config.pretrained_prefix)
+
     def freeze(self) -> None:
         """Stop gradients into the encoder (stages that train only the projector or the LM)."""
         for param in self.parameters():
@@ -220,7 +234,7 @@ def resize_volumes(volume: torch.Tensor, size: tuple[int, int, int]) -> torch.Te
     return torch.from_numpy(resized).to(device=volume.device, dtype=volume.dtype)
 
 
-# kind -> class; `vipet.models.registry.register_encoder` adds more.
+# kind -> class; `vipet.models.registry.register_encoder` adds more (i3resnet152, vipet.models.pretrained_encoders).
 ENCODER_CLASSES: dict[str, type[VisionEncoder]] = {"cnn3d": CNN3DEncoder, "vit3d": ViT3DEncoder}
 
 
@@ -228,7 +242,7 @@ def build_encoder(config: EncoderConfig) -> VisionEncoder:
     """Encoder from its config; loads `pretrained` weights and freezes when the config says so."""
     encoder = ENCODER_CLASSES[config.kind](config)
     if config.pretrained:
-        load_encoder_weights(encoder, config.pretrained, prefix=config.pretrained_prefix)
+        encoder.load_pretrained(config.pretrained)
     if config.freeze:
         encoder.freeze()
     return encoder

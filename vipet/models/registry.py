@@ -10,6 +10,7 @@ from vipet.errors import TrainError
 from vipet.models.baselines import BASELINES
 from vipet.models.encoders import ENCODER_CLASSES, VisionEncoder
 from vipet.models.gemma import GEMMA_NAME
+from vipet.models.pretrained_encoders import KIND as I3RESNET_KIND, I3ResNetEncoder
 
 BUILTIN_LMS = ("small-gpt2",)
 # What a bench `models:` entry can be (`kind:`), and the leaderboard group it lands in by default.
@@ -25,6 +26,11 @@ def register_encoder(kind: str, cls: type[VisionEncoder]) -> None:
     if not (isinstance(cls, type) and issubclass(cls, VisionEncoder)):
         raise TrainError(f"encoder {kind!r} must subclass VisionEncoder")
     ENCODER_CLASSES[kind] = cls
+
+
+# Pretrained CT backbones (`encoder.pretrained: astra`); registered here because their module builds
+# on vipet.models.encoders, which therefore cannot list them itself.
+register_encoder(I3RESNET_KIND, I3ResNetEncoder)
 
 
 def encoder_kinds() -> list[str]:

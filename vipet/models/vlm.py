@@ -31,6 +31,7 @@ from vipet.models.hf_logging import quiet_transformers
 from vipet.models.gemma import (answer_logits_only, default_image_token_id, embedding_scale, names_gguf_lm,
                                 resolve_gguf_lm)
 from vipet.models.projector import Projector, ProjectorConfig
+from vipet.models.registry import encoder_kinds  # importing it registers every kind a saved VLM may name
 from vipet.models.prompts import IGNORE_INDEX, IMAGE_MARKER, PromptEncoder
 from vipet.typed_config import from_mapping, to_mapping
 
@@ -144,6 +145,8 @@ class VisionLanguageModel(nn.Module):
         config = self.config
         self.lm = lm
         self.tokenizer = tokenizer
+        if encoder is None and config.encoder.kind not in encoder_kinds():
+            raise TrainError(f"unknown encoder kind {config.encoder.kind!r}; known: {', '.join(encoder_kinds())}")
         self.encoder = encoder if encoder is not None else build_encoder(config.encoder)
         lm_dim = embeddings.embedding_dim
         self.projector = Projector(config.projector, self.encoder.out_dim, lm_dim)
