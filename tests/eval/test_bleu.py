@@ -98,3 +98,53 @@ def test_equals_nltk_corpus_bleu(corpus_pairs):
     oracle = corpus_bleu(refs[:5], short, smoothing_function=SmoothingFunction().method4)
     ours = bleu.nltk_bleu4_from_stats(bleu.nltk_bleu_stats(encode_corpus(short, refs[:5])).sum(axis=0))
     assert abs(float(ours) - oracle) < 1e-9
+
+
+def _coco_by_hand(correct: list[int], guess: list[int], hyp_len: int, ref_len: int) -> list[float]:
+    """pycocoevalcap's BLEU-1..4 formula, written out: epsilons in the precisions and the penalty."""
+    ratio = (hyp_len + 1e-15) / (ref_len + 1e-9)
+    penalty = math.exp(1 - 1 / ratio) if ratio < 1 else 1.0
+    out, product = [], 1.0
+    for k, (c, g) in enumerate(zip(correct, guess), start=1):
+        product *= (c + 1e-15) / (g + 1e-9)
+        out.append(product ** (1 / k) * penalty)
+    return out
+
+
+def _pycocoevalcap(gts: dict, res: dict) -> tuple[list[float], np.ndarray]:
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        scores, per_sample = Bleu(4).compute_score(gts, res)
+    return scores, np.array(per_sample).T
+
+
+def test_hand_computed_bleu_shorter_than_every_reference_with_max_reference_clipping():
+    # hyp "a b a c" (4 tokens) against "a b c d e" (5) and "c a b a x y" (6):
+    # unigrams a:min(2, max(1, 2)) + b + c = 4/4; bigrams "a b", "b a" (2nd ref) = 2/3; trigram "a b a" = 1/2;
+    # 4-gram 0/1; the closest reference length is 5 (both are longer), so the brevity penalty applies.
+    gts, res = {0: ["a b c d e", "c a b a x y"]}, {0: ["a b a c"]}
+    scores, per_sample = bleu.compute_score(gts, res)
+    corpus = encode_corpus([["a", "b", "a", "c"]], [[list("abcde"), list("cabaxy")]])
+    assert bleu.bleu_stats(corpus).tolist() == [[4, 2, 1, 0, 4, 3, 2, 1, 4, 5]]
+    expected = _coco_by_hand([4, 2, 1, 0], [4, 3, 2, 1], 4, 5)
+    assert scores == pytest.approx(expected, rel=1e-13)
+    oracle, oracle_per_sample = _pycocoevalcap(gts, res)
+    assert scores == pytest.approx(oracle, rel=1e-13) and per_sample == pytest.approx(oracle_per_sample, rel=1e-13)
+
+
+def test_empty_hypothesis_equals_pycocoevalcap():
+    gts, res = {0: ["a b c"], 1: ["a b c d"]}, {0: [""], 1: ["a b c d"]}
+    scores, per_sample = bleu.compute_score(gts, res)
+    stats = bleu.bleu_stats(encode_corpus([[], list("abcd")], [[list("abc")], [list("abcd")]]))
+    assert stats[0].tolist() == [0, 0, 0, 0, 0, 0, 0, 0, 0, 3]
+    oracle, oracle_per_sample = _pycocoevalcap(gts, res)
+    assert scores == pytest.approx(oracle, rel=1e-13) and per_sample == pytest.approx(oracle_per_sample, rel=1e-13, abs=1e-300)
+
+
+def test_tie_in_closest_reference_length_takes_the_shorter_through_compute_score():
+    # 4 tokens between references of 3 and 5: pycocoevalcap takes 3, so there is no brevity penalty.
+    gts, res = {0: ["a b c d e", "a b c"]}, {0: ["a b c d"]}
+    scores, _ = bleu.compute_score(gts, res)
+    assert scores == pytest.approx(_coco_by_hand([4, 3, 2, 1], [4, 3, 2, 1], 4, 3), rel=1e-13)
+    assert scores == pytest.approx(_pycocoevalcap(gts, res)[0], rel=1e-13)

@@ -17,7 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vipet.eval import bleu, cider
-from vipet.eval.ngrams import _OTHER_SPACES, count_ngrams, encode_corpus, encode_texts, overlap, sample_chunks
+from vipet.eval.byte_split import OTHER_SPACES
+from vipet.eval.ngrams import count_ngrams, encode_corpus, encode_texts, overlap, sample_chunks
 
 SYLLABLES = ("hình ảnh tăng chuyển hóa fdg ở thùy trên dưới phổi phải trái hạch trung thất nốt mờ bờ tua gai "
              "suvmax không phát hiện tràn dịch gan lách thận xương di căn nghiêng khuỷu trường").split()
@@ -38,7 +39,7 @@ def _same_corpus(a, b) -> bool:
 
 def test_the_other_spaces_are_every_non_ascii_character_str_split_splits_on():
     splitting = {chr(c) for c in range(128, sys.maxunicode + 1) if len(f"a{chr(c)}b".split()) == 2}
-    assert splitting == set(_OTHER_SPACES)
+    assert splitting == set(OTHER_SPACES)
 
 
 TEXT_PIECES = ["a", "ả", "ờ", "nghiêng", "ễ" * 6, "y" * 16, "x" * 17, " ", "  ", "\t", "\n", "\r\n", "\x0b", "\x1c",

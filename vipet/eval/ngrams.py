@@ -2,8 +2,8 @@
 
 The reference scorers (pycocoevalcap, NLTK, sacrebleu) build one Python dict of tuples per
 sentence, which is most of their run time on 370-word reports. Here the whole corpus is encoded
-once into integer arrays (`encode_texts` even tokenises space-separated text as UTF-8 bytes in
-numpy, with no Python string per token), every n-gram occurrence gets a dense integer id (order
+once into integer arrays (`encode_texts` splits space-separated text on its UTF-8 bytes, with
+no Python string per token: `vipet.eval.byte_split`), every n-gram occurrence gets a dense integer id (order
 by order, by ranking (previous n-gram id, next token) keys), and all per-sentence counts and
 clipped matches come from ONE sort per order: the occurrences are laid out sample by sample, so
 sorting (key, position) groups each n-gram's occurrences by sample with the hypothesis first.
@@ -19,6 +19,8 @@ from itertools import chain, count
 from typing import Sequence
 
 import numpy as np
+
+from vipet.eval.byte_split import split_ids
 
 Tokens = Sequence[str]
 
@@ -117,41 +119,10 @@ def sample_chunks(corpus: TokenCorpus, max_tokens: int) -> list[TokenCorpus]:
     return chunks
 
 
-# Characters `str.split()` splits on besides the ASCII ones (the test checks this list against
-# every code point): texts holding any of them, or NUL, take the plain `str.split` path.
-_OTHER_SPACES = "\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-_OTHER_SPACE_BYTES = tuple(char.encode("utf-8") for char in _OTHER_SPACES)
-_OTHER_SPACE_CODES = tuple(np.array([int.from_bytes(b, "big") for b in _OTHER_SPACE_BYTES if len(b) == size]) for size in (2, 3))
-_ASCII_SPACE = np.zeros(256, dtype=bool)
-_ASCII_SPACE[list(b" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f")] = True
-_PACKED_BYTES = 16  # tokens up to this many UTF-8 bytes are packed into two 64-bit words
-_BYTE_MASKS = np.array([np.frombuffer(bytes([255] * n + [0] * (16 - n)), dtype="<u8") for n in range(17)])
-
-
-def _has_other_space(blob: np.ndarray) -> bool:
-    """Whether UTF-8 bytes hold one of `_OTHER_SPACES`. Vietnamese letters start with C3, C4, C5,
-    C6 or E1 (never E1 9A), so the candidates (C2, E2, E3 lead bytes and 9A after E1) are few;
-    each is then read as a two- and a three-byte code."""
-    at = np.flatnonzero((blob == 0xC2) | (blob == 0xE2) | (blob == 0xE3))
-    after_e1 = np.flatnonzero(blob[1:] == 0x9A)
-    at = np.concatenate([at, after_e1[blob[after_e1] == 0xE1]])
-    if len(at) == 0:
-        return False
-    padded = np.concatenate([blob, np.zeros(2, dtype=np.uint8)]).astype(np.int64)
-    three = (padded[at] << 16) | (padded[at + 1] << 8) | padded[at + 2]
-    return bool(np.isin(three >> 8, _OTHER_SPACE_CODES[0]).any() or np.isin(three, _OTHER_SPACE_CODES[1]).any())
-
-
 def encode_texts(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TokenCorpus:
-    """`encode_corpus` of the texts' `str.split()` tokens, without making a Python string per token.
-
-    The texts are tokenised as UTF-8 bytes in numpy (in UTF-8 every ASCII whitespace byte is that
-    character and no other character contains one); each token is packed into two 64-bit words,
-    grouped by a 40-bit hash of them, and every group is checked to hold one token only. Ids are
-    numbered by first occurrence, as in `encode_corpus`, so the two give the same corpus. Texts
-    with other Unicode spaces or NUL and hash collisions go through `str.split` and
-    `encode_corpus` instead; tokens longer than 16 bytes (rare) are told apart by a dict.
-    """
+    """`encode_corpus` of the texts' `str.split()` tokens, without making a Python string per token
+    (`vipet.eval.byte_split`); texts it leaves to the plain path go through `str.split` and
+    `encode_corpus`. Both number tokens by first occurrence, so they give the same corpus."""
     if len(hyps) != len(refs):
         raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
     texts: list[str] = list(hyps)
@@ -161,79 +132,14 @@ def encode_texts(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TokenCor
             raise ValueError(f"sample {sample} has no reference")
         texts.extend(ref_list)
         owner.extend([sample] * len(ref_list))
-    data = "\x00".join(texts).encode("utf-8")  # NUL (absent from the texts, else the fallback) separates them
-    packed = _byte_tokens(data, len(texts))
-    if packed is None:
+    split = split_ids(texts)
+    if split is None:
         return encode_corpus([h.split() for h in hyps], [[r.split() for r in ref_list] for ref_list in refs])
-    ids, counts_per_text, vocab_size = packed
+    ids, counts_per_text, vocab_size = split
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(counts_per_text, out=offsets[1:])
     return TokenCorpus(ids=ids, offsets=offsets, ref_owner=np.asarray(owner, dtype=np.int64), n_samples=len(hyps),
                        vocab_size=max(vocab_size, 1))
-
-
-def _byte_tokens(data: bytes, n_texts: int) -> tuple[np.ndarray, np.ndarray, int] | None:
-    """(token ids in first-occurrence order, tokens per text, vocabulary size) of NUL-separated
-    texts, or None to fall back."""
-    blob = np.frombuffer(data, dtype=np.uint8)
-    separators = np.flatnonzero(blob == 0)
-    if len(separators) != n_texts - 1 or _has_other_space(blob):
-        return None
-    word = np.zeros(len(blob) + 2, dtype=bool)
-    np.greater(blob, 32, out=word[1:-1])  # bytes above the space are never whitespace
-    control = np.flatnonzero(blob < 32)  # the few below: whitespace, NUL separators or other controls
-    word[control + 1] = ~_ASCII_SPACE[blob[control]] & (blob[control] != 0)
-    starts = np.flatnonzero(word[1:-1] & ~word[:-2])
-    ends = np.flatnonzero(word[1:-1] & ~word[2:]) + 1
-    n_tokens = len(starts)
-    counts_per_text = np.diff(np.searchsorted(starts, separators), prepend=0, append=n_tokens)
-    if n_tokens == 0:
-        return np.zeros(0, dtype=np.int64), counts_per_text.astype(np.int64), 0
-    token_bytes = ends - starts
-    long_tokens = np.flatnonzero(token_bytes > _PACKED_BYTES)  # only their first 16 bytes are packed
-    # The 16 bytes from each token's start (a strided view, so one contiguous copy per token),
-    # with the bytes past the token's end masked off.
-    padded = np.concatenate([blob, np.zeros(_PACKED_BYTES, np.uint8)])
-    # Every byte offset read as a (little-endian, unaligned) 64-bit word: a token's two words are
-    # two gathers, and the bytes past its end are masked off.
-    at_offset = np.ndarray((len(blob) + 8,), dtype="<u8", buffer=padded, strides=(1,))
-    packed_length = np.minimum(token_bytes, _PACKED_BYTES)
-    low = at_offset[starts] & _BYTE_MASKS[packed_length, 0]
-    high = at_offset[starts + 8] & _BYTE_MASKS[packed_length, 1]
-    with np.errstate(over="ignore"):
-        mixed = low * np.uint64(0x9E3779B97F4A7C15) ^ (high + np.uint64(0x632BE59BD9B4E019)) * np.uint64(0xC2B2AE3D27D4EB4F)
-    index_bits = max(int(n_tokens - 1).bit_length(), 1)
-    hash_bits = 63 - index_bits
-    if hash_bits < 32:
-        return None
-    key = (mixed >> np.uint64(64 - hash_bits)).astype(np.int64)
-    if len(long_tokens):
-        # Tokens over 16 bytes (rare) get keys of their own from a dict of their bytes, at the top
-        # of the key range, which no packed token may then use.
-        table: dict[bytes, int] = {}
-        long_keys = [table.setdefault(data[s:e], len(table)) for s, e in zip(starts[long_tokens].tolist(), ends[long_tokens].tolist())]
-        reserved = (1 << hash_bits) - len(table)
-        short = np.ones(n_tokens, dtype=bool)
-        short[long_tokens] = False
-        if (key[short] >= reserved).any():
-            return None
-        key[long_tokens] = reserved + np.asarray(long_keys, dtype=np.int64)
-    order = np.sort((key << np.int64(index_bits)) | np.arange(n_tokens, dtype=np.int64))
-    token = order & np.int64((1 << index_bits) - 1)
-    hashed = order >> np.int64(index_bits)
-    first = np.r_[True, hashed[1:] != hashed[:-1]]
-    # Exact: within each run of equal keys (contiguous after the sort) every token has the same words.
-    for half in (low, high):
-        in_order = half[token]
-        if not np.all((in_order[1:] == in_order[:-1]) | first[1:]):
-            return None  # two tokens share a hash
-    group = np.cumsum(first) - 1
-    first_seen = token[first]
-    rank = np.empty(len(first_seen), dtype=np.int64)
-    rank[np.argsort(first_seen)] = np.arange(len(first_seen), dtype=np.int64)
-    ids = np.empty(n_tokens, dtype=np.int64)
-    ids[token] = rank[group]
-    return ids, counts_per_text.astype(np.int64), len(first_seen)
 
 
 @dataclass(frozen=True)
