@@ -32,18 +32,6 @@ TASKS = dict(tasks=["report", "vqa"], regions=["chest"], max_questions=1)
 
 
 @pytest.fixture(scope="module")
-def hf_build(tmp_path_factory) -> Path:
-    """Eight small synthetic studies built at 8x16x16 with a random split (every split non-empty)."""
-    root = tmp_path_factory.mktemp("hf_cohort")
-    runner = CliRunner()
-    assert runner.invoke(app, ["synth", str(root / "cohort"), "--n", "8", "--seed", "1"]).exit_code == 0
-    result = runner.invoke(app, ["build", str(root / "cohort"), str(root / "build"), "--split", "random",
-                                 "--target-shape", "8,16,16", "--export", "none", "--no-renders"])
-    assert result.exit_code == 0, result.output
-    return root / "build"
-
-
-@pytest.fixture(scope="module")
 def llava_dir(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     model, processor = build_llava()
@@ -84,16 +72,16 @@ def adapter_weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="module")
-def trained_run(hf_build, llava_dir, tmp_path_factory) -> tuple[Path, Path]:
+def trained_run(tiny_build, llava_dir, tmp_path_factory) -> tuple[Path, Path]:
     """`vipet train` of the config below: two LoRA steps (config path, run folder)."""
     root = tmp_path_factory.mktemp("hf_run")
     config, run = write_config(root / "hf.yaml", llava_dir), root / "run"
-    output = cli("train", str(config), "--data", str(hf_build), "--out", str(run))
+    output = cli("train", str(config), "--data", str(tiny_build), "--out", str(run))
     assert "2 steps (max_steps)" in output, output
     return config, run
 
 
-def test_train_generate_evaluate_then_rerun_resumes(hf_build, trained_run):
+def test_train_generate_evaluate_then_rerun_resumes(tiny_build, trained_run):
     config, run = trained_run
     final = run / "final"
     saved = json.loads((final / "hf_vlm_config.json").read_text(encoding="utf-8"))
@@ -106,10 +94,10 @@ def test_train_generate_evaluate_then_rerun_resumes(hf_build, trained_run):
     with safe_open(str(checkpoint), framework="pt") as handle:  # the base weights are never checkpointed
         assert sorted(handle.keys()) and all(".lora_" in key for key in handle.keys())
 
-    cli("generate", str(run), str(hf_build), "--split", "test")
+    cli("generate", str(run), str(tiny_build), "--split", "test")
     predictions = run / "predictions" / "test.jsonl"
     records = read_jsonl(predictions)
-    assert [r["id"] for r in records] == split_ids(hf_build, "test")
+    assert [r["id"] for r in records] == split_ids(tiny_build, "test")
     assert {r["task"] for r in records} == {"report", "vqa"} and all(r["model"] == "tiny-hf" for r in records)
     assert all(r["study"] == r["id"].split(":")[0] for r in records)
     assert all("question" in r for r in records if r["task"] == "vqa")
@@ -123,18 +111,18 @@ def test_train_generate_evaluate_then_rerun_resumes(hf_build, trained_run):
     assert metrics["results"]["tiny-hf"]["vqa"]
 
     before = {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()}
-    output = cli("train", str(config), "--data", str(hf_build), "--out", str(run))
+    output = cli("train", str(config), "--data", str(tiny_build), "--out", str(run))
     assert "resumed from step_0000002" in output and "2 steps" in output
     assert {p.name: p.stat().st_mtime_ns for p in (run / "checkpoints").iterdir()} == before  # no step redone
     again = adapter_weights(final)
     assert again.keys() == trained.keys() and all(torch.equal(again[k], trained[k]) for k in trained)
 
 
-def test_a_later_stage_trains_the_saved_adapter_on(hf_build, llava_dir, trained_run, tmp_path):
+def test_a_later_stage_trains_the_saved_adapter_on(tiny_build, llava_dir, trained_run, tmp_path):
     _, run = trained_run
     start = adapter_weights(run / "final")
     values = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
-    values.update(name="tiny-hf-more", data={**values["data"], "build": str(hf_build)})
+    values.update(name="tiny-hf-more", data={**values["data"], "build": str(tiny_build)})
     values["model"]["init_from"] = str(run / "final")
     values["train"].update(max_steps=1, warmup_steps=0)  # warm-up would make the one step lr 0
     run_train(config_from_dict(values), tmp_path / "more", plot=False)
@@ -145,23 +133,23 @@ def test_a_later_stage_trains_the_saved_adapter_on(hf_build, llava_dir, trained_
         run_train(config_from_dict(values), tmp_path / "other", plot=False)
 
 
-def test_zero_shot_run_predicts_exactly_what_the_base_model_does(hf_build, llava_dir, tmp_path):
+def test_zero_shot_run_predicts_exactly_what_the_base_model_does(tiny_build, llava_dir, tmp_path):
     config, run = write_config(tmp_path / "hf.yaml", llava_dir, name="tiny-hf-zero"), tmp_path / "zero"
-    output = cli("train", str(config), "--data", str(hf_build), "--out", str(run), "--max-steps", "0")
+    output = cli("train", str(config), "--data", str(tiny_build), "--out", str(run), "--max-steps", "0")
     assert "0 steps" in output and not (run / "checkpoints").exists()
-    cli("generate", str(run), str(hf_build), "--split", "test")
+    cli("generate", str(run), str(tiny_build), "--split", "test")
     records = read_jsonl(run / "predictions" / "test.jsonl")
     assert any(r["prediction"] for r in records)  # the random model writes something, so equality means something
 
     torch.manual_seed(0)
     base = HFVisionLanguageModel.from_pretrained(llava_dir, RenderConfig(views=["mip", "fused"], size=SIDE))
-    items = open_split(DataConfig(build=str(hf_build), **TASKS), "test", training=False, seed=0)
+    items = open_split(DataConfig(build=str(tiny_build), **TASKS), "test", training=False, seed=0)
     expected = generate_records(base, [items[i] for i in range(len(items))], GenerationConfig(max_new_tokens=4, batch_size=4),
                                 "tiny-hf-zero")
     assert records == expected
 
 
-def test_an_interrupted_generation_resumes_without_asking_again(hf_build, tmp_path, make_items):
+def test_an_interrupted_generation_resumes_without_asking_again(tiny_build, tmp_path, make_items):
     adapter = make_adapter("llava")
     items = make_items(4, seed=6)
     settings = GenerationConfig(max_new_tokens=3, batch_size=2)
@@ -198,7 +186,7 @@ def test_a_long_answer_is_cut_never_the_prompt(family, make_items):
         adapter.collate(items)
 
 
-def test_refusals_name_the_problem(hf_build, llava_dir, tmp_path):
+def test_refusals_name_the_problem(tiny_build, llava_dir, tmp_path):
     hf = {"path": str(llava_dir)}
     with pytest.raises(TrainError, match="only stage finetune"):
         config_from_dict({"stage": "alignment", "model": {"hf_vlm": hf}})
@@ -207,7 +195,7 @@ def test_refusals_name_the_problem(hf_build, llava_dir, tmp_path):
     with pytest.raises(TrainError, match="adapter is written by a saved model"):
         config_from_dict({"model": {"hf_vlm": {**hf, "adapter": "adapter"}}})
     config = write_config(tmp_path / "bad.yaml", llava_dir, pet_channel_suv=5.0)
-    result = CliRunner().invoke(app, ["train", str(config), "--data", str(hf_build), "--out", str(tmp_path / "bad")])
+    result = CliRunner().invoke(app, ["train", str(config), "--data", str(tiny_build), "--out", str(tmp_path / "bad")])
     assert result.exit_code == 1 and "pet_channel_suv is 5.0 but the build's channels say 10.0" in result.output
 
 

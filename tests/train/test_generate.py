@@ -56,22 +56,6 @@ def test_a_record_is_written_once_with_its_study_key():
         "model": "small-vlm", "study": "2017_12_13_patient_4", "question": "Có hạch không?"}
 
 
-@pytest.fixture(scope="module")
-def tiny_build(tmp_path_factory):
-    """Six small synthetic studies, built at 8x16x16 with a random split (every split non-empty)."""
-    from vipet.data.manifest import read_manifest
-
-    root = tmp_path_factory.mktemp("cohort")
-    runner = CliRunner()
-    assert runner.invoke(app, ["synth", str(root / "cohort"), "--n", "8", "--seed", "1"]).exit_code == 0
-    result = runner.invoke(app, ["build", str(root / "cohort"), str(root / "build"), "--split", "random",
-                                 "--target-shape", "8,16,16", "--export", "none", "--no-renders"])
-    assert result.exit_code == 0, result.output
-    splits = {row["split"] for row in read_manifest(root / "build")}
-    assert splits == {"train", "val", "test"}, splits
-    return root / "build"
-
-
 def test_cli_train_then_generate_on_a_build(tiny_build, tmp_path):
     config = tmp_path / "tiny.yaml"
     config.write_text(
