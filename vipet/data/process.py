@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vipet.data.cache import FLOAT16_UNITS, PRECISION, pet_storage, require_finite, save_array
+from vipet.data.cache import FLOAT16_UNITS, FLOAT32_MAX, PRECISION, pet_storage, require_finite, save_array
 from vipet.data.config import BuildConfig
 from vipet.data.lesions import sample_lesions
 from vipet.errors import BuildError
@@ -32,7 +32,7 @@ from vipet.imaging.landmarks import lung_profile
 from vipet.imaging.orientation import OrientHeadFirst, resolve_orientation
 from vipet.imaging.pet import PercentileScale, pet_normaliser
 from vipet.imaging.regions import RegionSplit
-from vipet.imaging.resample import Grid, resample_to_grid, same_field_of_view, sample_box
+from vipet.imaging.resample import Grid, index_map, resample_to_grid, same_field_of_view, sample_box
 from vipet.imaging.resize import Box
 from vipet.imaging.windows import MultiWindow
 from vipet.io.ref import DICOM
@@ -69,9 +69,13 @@ def process_study(
     # orientation and landmarks are then found on these small arrays, once.
     ct_stored, pet_stored = study.ct, study.pet
     stored_grid = Grid.of(pet_stored if config.whole_grid == "pet" else ct_stored)
-    ct_on_grid = _on_grid(ct_stored, stored_grid, CT_FILL_HU)
-    ct_rounded = ct_on_grid.dtype != np.int16
-    if ct_rounded:  # e.g. float CT from NIfTI; never round the study's own array in place
+    factors = _block_factors(ct_stored, stored_grid)
+    if factors:  # int16 CT over whole blocks of the grid (ViMed: 2x2 CT voxels per PET voxel)
+        ct_on_grid, ct_rounded = _block_mean_int16(ct_stored.array, factors), True
+    else:
+        ct_on_grid = _on_grid(ct_stored, stored_grid, CT_FILL_HU)
+        ct_rounded = ct_on_grid.dtype != np.int16
+    if ct_on_grid.dtype != np.int16:  # e.g. float CT from NIfTI; never round the study's own array in place
         rounded = np.rint(ct_on_grid, out=None if ct_on_grid is ct_stored.array else ct_on_grid)
         clipped = int(np.count_nonzero((rounded < -32768) | (rounded > 32767)))
         if clipped:
@@ -209,7 +213,15 @@ def _require_sane(volume: Volume, name: str, where: str) -> None:
     spacing = tuple(float(s) for s in volume.spacing)
     if len(spacing) != 3 or not all(np.isfinite(s) and s > 0 for s in spacing):
         raise BuildError(f"{name} spacing {spacing} mm is not three finite positive numbers; refused", where)
-    require_finite(volume.array, f"{name} volume ({volume.unit})", where)
+    values = volume.array
+    if values.dtype.kind == "f" and values.size:
+        # Two reductions and no temporaries (require_finite builds a mask and an |x| copy): NaN and
+        # Inf surface in the minimum or maximum, and so does anything beyond float32. Only an array
+        # that fails goes on to require_finite, for its exact count and message.
+        low, high = float(values.min()), float(values.max())
+        if np.isfinite(low) and np.isfinite(high) and max(-low, high) <= FLOAT32_MAX:
+            return
+    require_finite(values, f"{name} volume ({volume.unit})", where)
 
 
 def write_renders(folder: Path, ct_hu: np.ndarray, pet: np.ndarray, grid: Grid, pet_unit: str,
@@ -231,6 +243,54 @@ def _on_grid(volume: Volume, grid: Grid, fill: float) -> np.ndarray:
     if Grid.of(volume) == grid and (volume.affine is grid.affine):
         return volume.array
     return resample_to_grid(volume, grid, fill=fill)
+
+
+# Block sizes for which the area average of `resample_to_grid` is exact in float32 for int16 input
+# (sums of at most 64 int16 values times a power of two), so its rint is the integer mean below.
+_BLOCK_FACTORS = (1, 2, 4)
+_BLOCK_SLAB_VOXELS = 1 << 16  # output voxels per slab: the int32 sums stay in the CPU cache
+
+
+def _block_factors(volume: Volume, grid: Grid) -> tuple[int, int, int] | None:
+    """Per-axis block sizes when int16 `volume` covers `grid` in whole, aligned blocks of 1, 2 or 4
+    voxels (not all 1), else None. Then `_block_mean_int16` gives what `resample_to_grid` followed
+    by `np.rint` gives, bit for bit, at half its cost."""
+    if volume.array.dtype != np.int16:
+        return None
+    source = Grid.of(volume)
+    a_matrix, offset = index_map(source, grid)
+    factors = np.diag(a_matrix)
+    if not np.array_equal(a_matrix, np.diag(factors)) or not np.array_equal(offset, 0.5 * factors - 0.5):
+        return None
+    if not all(f in _BLOCK_FACTORS for f in factors) or all(f == 1 for f in factors):
+        return None
+    if any(n != f * m for n, f, m in zip(source.shape, factors, grid.shape)):
+        return None
+    return tuple(int(f) for f in factors)  # type: ignore[return-value]
+
+
+def _block_mean_int16(values: np.ndarray, factors: tuple[int, int, int]) -> np.ndarray:
+    """Mean of each (fz, fy, fx) block of int16 `values`, rounded half to even as `np.rint` does,
+    as int16; summed in int32 slab by slab so that no full-size float32 copy is ever made."""
+    fz, fy, fx = factors
+    out = np.empty((values.shape[0] // fz, values.shape[1] // fy, values.shape[2] // fx), dtype=np.int16)
+    count = fz * fy * fx
+    shift, half = count.bit_length() - 1, count // 2  # count is a power of two
+    step = max(1, _BLOCK_SLAB_VOXELS // (out.shape[1] * out.shape[2]))
+    for z0 in range(0, out.shape[0], step):
+        block = values[z0 * fz:(z0 + step) * fz]
+        total = np.zeros((block.shape[0] // fz, *out.shape[1:]), dtype=np.int32)
+        for a in range(fz):
+            for b in range(fy):
+                for c in range(fx):
+                    total += block[a::fz, b::fy, c::fx]
+        odd = total >> shift  # floor(total / count); adding half - 1 + (its parity) rounds ties to even
+        odd &= 1
+        total += odd
+        total += half - 1
+        total >>= shift
+        out[z0:z0 + step] = total
+    return out
 
 
 def _texts(study: Study) -> dict[str, str]:
