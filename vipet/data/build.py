@@ -22,7 +22,7 @@ import os
 import resource
 import time
 import traceback
-from concurrent.futures import as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
@@ -43,8 +43,13 @@ SPLITS_FILE = "splits.json"
 ENGINES = ("local", "ray")
 
 
-def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, Any] | None) -> dict[str, Any]:
-    """Build one study's cache folder; never raises for a bad study (returns status "failed")."""
+def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, Any] | None,
+              loaded: Future | None = None) -> dict[str, Any]:
+    """Build one study's cache folder; never raises for a bad study (returns status "failed").
+
+    `loaded` is the study already being read in another thread (`_run`'s read-ahead): its result,
+    or the error reading raised, is taken as `load_study(ref)` would give it.
+    """
     from vipet.io import load_study
 
     start = time.perf_counter()
@@ -53,7 +58,7 @@ def build_one(ref: Any, out: str, config_json: dict[str, Any], truth: dict[str, 
     study = None
     root = cache_root(Path(out).resolve())  # absolute: every write and removal below is checked inside it
     try:
-        study = load_study(ref)
+        study = loaded.result() if loaded is not None else load_study(ref)
         if study.key != ref.key:  # the folder is the discovered key, so the sidecar and manifest say it too
             study.notes.append(f"the reader's key {study.key!r} differs from the discovered key; {ref.key!r} is used")
             study.key = ref.key
@@ -225,8 +230,17 @@ def _run(tasks: list[tuple], workers: int, engine: str, ray_address: str | None)
         yield from _run_ray(tasks, workers, ray_address)
         return
     if workers == 1:  # in-process: no pickling, easy to debug and to profile
-        for task in tasks:
-            yield build_one(*task)
+        # Read-ahead: the next study is read (npz inflate, DICOM decode) in a thread while this one
+        # is processed; both release the GIL, so the read costs little wall time. Two studies at most
+        # are in memory (the one being processed and the next).
+        with ThreadPoolExecutor(1, thread_name_prefix="vipet-read") as reader:
+            upcoming = reader.submit(_load_study, tasks[0][0])
+            for index, task in enumerate(tasks):
+                current = upcoming
+                if index + 1 < len(tasks):
+                    upcoming = reader.submit(_load_study, tasks[index + 1][0])
+                yield build_one(*task, loaded=current)
+                del current
         return
     # spawn workers that die with this process (vipet.data.workers): a killed build leaves none behind
     with worker_pool(workers) as pool:
@@ -241,31 +255,18 @@ def _run(tasks: list[tuple], workers: int, engine: str, ray_address: str | None)
                        "seconds": 0.0, "peak_rss_mb": 0.0}
 
 
+def _load_study(ref: Any) -> Any:
+    from vipet.io import load_study
+
+    return load_study(ref)
+
+
 def _run_ray(tasks: list[tuple], workers: int, address: str | None) -> Iterator[dict[str, Any]]:
-    """Ray tasks, at most 2 x workers in flight; a local Ray instance unless `address` names a cluster."""
-    try:
-        import ray
-    except ImportError:
-        raise BuildError("engine 'ray' needs Ray: pip install 'vipet[ray]'") from None
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1, max_retries=1)(build_one)
-    try:
-        pending: list = []
-        queue = list(tasks)
-        while queue or pending:
-            while queue and len(pending) < 2 * workers:
-                pending.append(remote.remote(*queue.pop(0)))
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield ray.get(ref)
-    finally:
-        if started_here:
-            ray.shutdown()
+    """Ray tasks spread over a cluster's nodes (`address`) or a local Ray instance; a task whose node
+    dies is re-run elsewhere (vipet.data.ray_cluster)."""
+    from vipet.data.ray_cluster import run_on_ray
+
+    yield from run_on_ray(build_one, tasks, workers, address, _ref_path)
 
 
 def _with_progress(results: Iterator[dict[str, Any]], total: int, show: bool) -> Iterator[dict[str, Any]]:
