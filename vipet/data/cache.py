@@ -81,6 +81,13 @@ def study_dir(out: str | Path, key: str) -> Path:
     return cache_root(out) / key
 
 
+def largest_magnitude(values: np.ndarray) -> float:
+    """max |v| from the extremes, without the whole-volume copy `np.abs` makes (~0.15 s a study);
+    NaN propagates (np.maximum), and the extremes become floats first so int16's -32768 cannot overflow."""
+    values = np.asarray(values)
+    return float(np.maximum(abs(float(values.max())), abs(float(values.min()))))
+
+
 def pet_storage(unit: str, values: np.ndarray, allowed: str = "float16") -> dict[str, Any]:
     """The dtype PET in `unit` is cached in and the precision that dtype guarantees.
 
@@ -88,7 +95,7 @@ def pet_storage(unit: str, values: np.ndarray, allowed: str = "float16") -> dict
     (`FLOAT16_UNITS`) and the largest magnitude fits below 65504; float32 otherwise. The record
     goes into the sidecar: `|cached - source| <= max(relative * |source|, absolute)`.
     """
-    peak = float(np.max(np.abs(values))) if np.size(values) else 0.0
+    peak = largest_magnitude(values) if np.size(values) else 0.0
     if allowed == "float16" and unit in FLOAT16_UNITS and peak <= FLOAT16_MAX:
         dtype, why = "float16", f"{unit} fits float16 (|max| {peak:.6g} <= {FLOAT16_MAX:g})"
     elif allowed == "float16" and unit in FLOAT16_UNITS:
@@ -117,7 +124,7 @@ def require_finite(array: np.ndarray, what: str, path: str | Path | None = None)
     bad = values.size - int(np.count_nonzero(finite))
     if bad:
         raise BuildError(f"{what} has {bad} NaN/Inf voxels of {values.size}; refused, not cached", path)
-    peak = float(np.max(np.abs(values)))
+    peak = largest_magnitude(values)
     if peak > FLOAT32_MAX:
         raise BuildError(f"{what} reaches {peak:.3g}, beyond float32 ({FLOAT32_MAX:.3g}): a unit or scale factor "
                          "is wrong; refused, not cached", path)
