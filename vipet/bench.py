@@ -142,7 +142,6 @@ def validate_config(config: BenchConfig) -> None:
                          f"than the {MAX_TARGET_VOXELS} (128 x 512 x 512) a bench can batch")
     if not config.models and not config.baselines:
         raise BenchError("nothing to benchmark: no models and no baselines")
-    names = [entry.name for entry in config.models]
     from vipet.models.registry import LEADERBOARD_GROUPS, model_kinds
 
     for i, entry in enumerate(config.models):
@@ -151,11 +150,16 @@ def validate_config(config: BenchConfig) -> None:
         if entry.group is not None and entry.group not in LEADERBOARD_GROUPS:
             raise BenchError(f"model {entry.name!r}: unknown leaderboard group {entry.group!r}; known: "
                              f"{', '.join(LEADERBOARD_GROUPS)}")
-        if entry.kind == "api" and entry.init_from is not None:
-            raise BenchError(f"model {entry.name!r}: an api model trains nothing, so it cannot start from {entry.init_from!r}")
-        if entry.init_from is not None and entry.init_from not in names[:i]:
-            raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
-                             f"this bench ({names[:i] or 'none'})")
+        if entry.kind != "vlm" and (entry.init_from is not None or entry.encoder_from is not None):
+            raise BenchError(f"model {entry.name!r}: an {entry.kind} model trains nothing, so it cannot start from "
+                             f"{entry.init_from or entry.encoder_from!r}")
+        trained_before = [e.name for e in config.models[:i] if e.kind == "vlm"]
+        for what, source in (("starts from", entry.init_from), ("takes its encoder from", entry.encoder_from)):
+            if source is not None and source not in trained_before:
+                raise BenchError(f"model {entry.name!r} {what} {source!r}, which is not an earlier model of this "
+                                 f"bench that trains ({trained_before or 'none'})")
+        if entry.init_from is not None and entry.encoder_from is not None:
+            raise BenchError(f"model {entry.name!r}: init_from already brings the encoder; drop encoder_from")
         if not (configs_dir() / entry.config).is_file() and not Path(entry.config).is_file():
             raise BenchError(f"model {entry.name!r}: stage config {entry.config!r} not found (neither a file nor one of "
                              f"{configs_dir()})")
@@ -193,8 +197,13 @@ class ModelEntry:
     earlier model of the same bench whose final weights this one starts from (a later stage, as
     the paper's models are trained); its hash then keys this model too. kind `api`: an
     `vipet.models.api_chat` config (an OpenAI-compatible endpoint shown k training examples), flat
-    overrides, nothing trained. `group` places the row on a grouped leaderboard (default: the
-    kind's, `vipet.models.registry.MODEL_KINDS`; an api row with k_shots 0 is zero-shot).
+    overrides, nothing trained. kind `lm`: a `vipet.models.fewshot_lm` config (a local causal LM, named
+    as a stage config's `lm:`, shown k training examples as a text prompt), flat overrides, nothing
+    trained. `encoder_from` names an earlier trained model whose final encoder weights this one's
+    encoder starts from (the paper's stage-1 encoder for a stage-2 model with another LM; the rest
+    of the model is built from its config); its hash keys this model. `group` places the row on a
+    grouped leaderboard (default: the kind's, `vipet.models.registry.MODEL_KINDS`; an api or lm row
+    with k_shots 0 is zero-shot).
     """
 
     name: str
@@ -203,6 +212,7 @@ class ModelEntry:
     init_from: str | None = None
     kind: str = "vlm"
     group: str | None = None
+    encoder_from: str | None = None
 
 
 @dataclass
@@ -404,11 +414,16 @@ def _model_config(entry: ModelEntry, build: Path, seed: int, run: Path):
     overrides = {**entry.overrides, "data.build": str(build), "seed": seed, "name": entry.name}
     if entry.init_from:
         overrides["model.init_from"] = str(run / "models" / entry.init_from / FINAL_DIR)
+    if entry.encoder_from:
+        from vipet.models.vlm import VISION_WEIGHTS
+
+        overrides["model.encoder.pretrained"] = str(run / "models" / entry.encoder_from / FINAL_DIR / VISION_WEIGHTS)
+        overrides["model.encoder.pretrained_prefix"] = "encoder."  # the VLM's vision weights hold projector and heads too
     return load_config(path, overrides)
 
 
 def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: str, run: Path,
-                steps: Steps, start_hash: str | None) -> tuple[Path, str]:
+                steps: Steps, start_hash: str | None, encoder_hash: str | None = None) -> tuple[Path, str]:
     from vipet.train.config import config_to_dict
     from vipet.train.run import FINAL_DIR, train
 
@@ -420,6 +435,9 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: 
     if entry.init_from:
         resolved["model"]["init_from"] = f"<{entry.init_from}>"  # and the starting model's hash for it
     inputs = {"build": build_key, "config": resolved, "init_from": start_hash}
+    if entry.encoder_from:  # the default keys stay as they were
+        resolved["model"]["encoder"]["pretrained"] = f"<{entry.encoder_from}>"
+        inputs["encoder_from"] = encoder_hash
 
     def work() -> dict[str, Any]:
         stamp = run / STEPS_DIR / f"train-{entry.name}.json"
@@ -460,17 +478,20 @@ def _predict_step(name: str, source: str, upstream: dict[str, Any], config: Benc
 
 
 def _trained(config: BenchConfig) -> list[ModelEntry]:
-    """The models this bench trains (kind vlm); api rows are only asked."""
+    """The models this bench trains (kind vlm); api and lm rows are only asked."""
     return [entry for entry in config.models if entry.kind == "vlm"]
+
+
+def _entry_config_path(entry: ModelEntry) -> Path:
+    """The entry's config file: a path as given, else one shipped in `vipet/configs/`."""
+    path = Path(entry.config)
+    return path if path.is_absolute() or path.exists() else configs_dir() / entry.config
 
 
 def _api_config(entry: ModelEntry):
     from vipet.models.api_chat import load_api_config
 
-    path = Path(entry.config)
-    if not path.is_absolute() and not path.exists():
-        path = configs_dir() / entry.config
-    return load_api_config(path, entry.overrides)
+    return load_api_config(_entry_config_path(entry), entry.overrides)
 
 
 def leaderboard_groups(config: BenchConfig) -> dict[str, str]:
@@ -480,7 +501,8 @@ def leaderboard_groups(config: BenchConfig) -> dict[str, str]:
 
     groups = {}
     for entry in config.models:
-        default = _api_config(entry).group if entry.kind == "api" else MODEL_KINDS[entry.kind]
+        prompted = {"api": _api_config, "lm": _lm_config}.get(entry.kind)
+        default = prompted(entry).group if prompted is not None else MODEL_KINDS[entry.kind]
         groups[entry.name] = entry.group or default
     return {**groups, **{name: "baseline" for name in config.baselines}}
 
@@ -500,6 +522,66 @@ def _api_predict_step(entry: ModelEntry, config: BenchConfig, build: Path, build
                                            sort_keys=True))
     tasks = [t for t in config.tasks if t in api.tasks]
     return _predict_step(entry.name, f"api:{spec}", {"api": settings, "build": build_key}, config, build, run, steps, tasks)
+
+
+def _lm_config(entry: ModelEntry):
+    from vipet.models.fewshot_lm import load_fewshot_config
+
+    return load_fewshot_config(_entry_config_path(entry), entry.overrides)
+
+
+def _lm_identity(lm: str) -> str:
+    """What names a local LM's weights in a step key beside its name: the hash of its (converted) folder,
+    so a folder whose weights changed under the same name redoes the row."""
+    from vipet.models.gemma import names_gguf_lm, resolve_gguf_lm
+
+    folder = Path(resolve_gguf_lm(lm) if names_gguf_lm(lm) else lm)
+    if not folder.is_dir():
+        raise BenchError(f"lm {lm!r} is not {', '.join(['gemma3-270m', 'a .gguf file', 'a local HF folder'])}; "
+                         "a bench keys the weights by their content", lm)
+    return sha256_tree(folder)
+
+
+def _lm_predict_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: str, run: Path,
+                     steps: Steps) -> Path:
+    """Predictions of a few-shot local LM (`vipet.models.fewshot_lm`): the same test samples as every row,
+    each distinct prompt generated once; its resolved config goes to `RUN/models/<name>/lm.yaml` and
+    what was run to `RUN/predictions/<name>.lm.json`. Keyed by the LM's weights as well as its name."""
+    from vipet.typed_config import to_mapping
+
+    lm_config = _lm_config(entry)
+    folder = inside(run / "models", entry.name, "model run folder")
+    settings = to_mapping(lm_config)
+    atomic_write_text(folder / "lm.yaml", yaml.safe_dump(settings, allow_unicode=True, sort_keys=True))
+    out = run / PREDICTIONS_DIR / f"{entry.name}.jsonl"
+    inside(run / PREDICTIONS_DIR, f"{entry.name}.jsonl", "predictions file")
+    tasks = [t for t in config.tasks if t in lm_config.tasks]
+    inputs = {"name": entry.name, "upstream": {"lm": settings, "weights": _lm_identity(lm_config.lm), "build": build_key},
+              "tasks": tasks, "regions": config.regions, "max_samples": config.max_test_samples}
+
+    def work() -> dict[str, Any]:
+        from vipet.models.fewshot_lm import FewShotLM
+        from vipet.progress import progress_bar
+        from vipet.train.config import DataConfig
+        from vipet.train.data import open_split
+        from vipet.train.generate import make_record, write_jsonl
+        from vipet.train.run import spread_subset
+
+        model = FewShotLM(lm_config)
+        data_config = DataConfig(build=str(build), tasks=tasks, regions=list(config.regions))
+        train_items = open_split(data_config, data_config.train_split, training=False, seed=0)
+        train_iter = (train_items[i] for i in range(len(train_items))) if model.uses_images else train_items.text_items()
+        model.fit(item for item in train_iter if (item.get("task") or "report") in tasks)
+        items = spread_subset(open_split(data_config, "test", training=False, seed=0), config.max_test_samples)
+        items = [item for item in items if (item.get("task") or "report") in tasks]
+        with progress_bar(f"prompting {lm_config.lm}", len(items)) as update:
+            predictions = model.predict_many(items, progress=lambda n: update(n))
+        write_jsonl([make_record(item, text, entry.name) for item, text in zip(items, predictions)], out)
+        atomic_write_json(out.with_name(f"{entry.name}.lm.json"), model.usage_record())
+        return {"sha256": sha256_file(out), "distinct_prompts": model.generated}
+
+    steps.run_step(f"predict-{entry.name}", inputs, [out], work)
+    return out
 
 
 def _baseline_tasks(name: str, tasks: list[str]) -> list[str]:
@@ -574,11 +656,16 @@ def run_bench(config: BenchConfig, out: Path, log: Callable[[str], None] = print
         if entry.kind == "api":  # nothing to train: its predictions straight from the endpoint
             prediction_files.append(_api_predict_step(entry, config, build, build_key, out, steps))
             continue
-        if entry.init_from is not None and entry.init_from not in model_hashes:
-            raise BenchError(f"model {entry.name!r} starts from {entry.init_from!r}, which is not an earlier model of "
-                             f"this bench ({sorted(model_hashes) or 'none'})")
+        if entry.kind == "lm":  # nothing to train: a local LM prompted with training examples
+            prediction_files.append(_lm_predict_step(entry, config, build, build_key, out, steps))
+            continue
+        for source in (entry.init_from, entry.encoder_from):
+            if source is not None and source not in model_hashes:
+                raise BenchError(f"model {entry.name!r} starts from {source!r}, which is not an earlier model of "
+                                 f"this bench ({sorted(model_hashes) or 'none'})")
         start_hash = model_hashes.get(entry.init_from) if entry.init_from else None
-        run_dir, model_hash = _train_step(entry, config, build, build_key, out, steps, start_hash)
+        encoder_hash = model_hashes.get(entry.encoder_from) if entry.encoder_from else None
+        run_dir, model_hash = _train_step(entry, config, build, build_key, out, steps, start_hash, encoder_hash)
         model_hashes[entry.name] = model_hash
         model_config = _model_config(entry, build, config.seed, out)
         tasks = [t for t in config.tasks if t in model_config.data.tasks]  # a report-only model is not asked questions
@@ -653,9 +740,11 @@ def _seed_runs(config: BenchConfig, seeds: list[int], build: Path, build_key: st
         hashes: dict[str, str] = {}
         for entry in _trained(config):
             seeded = ModelEntry(seed_model_name(entry.name, seed), entry.config, entry.overrides,
-                                seed_model_name(entry.init_from, seed) if entry.init_from else None)
+                                seed_model_name(entry.init_from, seed) if entry.init_from else None,
+                                encoder_from=seed_model_name(entry.encoder_from, seed) if entry.encoder_from else None)
             run_dir, model_hash = _train_step(seeded, seeded_config, build, build_key, out, steps,
-                                              hashes.get(seeded.init_from) if seeded.init_from else None)
+                                              hashes.get(seeded.init_from) if seeded.init_from else None,
+                                              hashes.get(seeded.encoder_from) if seeded.encoder_from else None)
             hashes[seeded.name] = model_hash
             model_config = _model_config(seeded, build, seed, out)
             tasks = [t for t in config.tasks if t in model_config.data.tasks]

@@ -10,7 +10,10 @@ import yaml
 from vipet.errors import TrainError
 from vipet.train.config import RunConfig, config_from_dict, dump_config, load_config
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "vipet" / "configs").glob("**/*.yaml"))
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "vipet" / "configs").glob("**/*.yaml"))
+# Stage configs say their `stage`; the others are a bench config and the bench's `kind: lm` rows.
+CONFIGS = [p for p in SHIPPED if "stage" in (yaml.safe_load(p.read_text(encoding="utf-8")) or {})]
+OTHERS = [p for p in SHIPPED if p not in CONFIGS]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -20,6 +23,18 @@ def test_every_example_config_validates_and_round_trips(path, tmp_path):
     again = tmp_path / "resolved.yaml"
     again.write_text(dump_config(config), encoding="utf-8")
     assert load_config(again) == config
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=lambda p: p.name)
+def test_every_shipped_non_stage_config_is_a_valid_bench_or_lm_config(path):
+    from vipet.bench import resolve_config, validate_config
+    from vipet.models.fewshot_lm import load_fewshot_config
+
+    values = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "models" in values:  # a bench config: every field and every model entry's config checked
+        validate_config(resolve_config(path))
+    else:
+        assert load_fewshot_config(path).lm
 
 
 def test_examples_cover_the_three_stages():

@@ -15,8 +15,9 @@ from vipet.models.pretrained_encoders import KIND as I3RESNET_KIND, I3ResNetEnco
 BUILTIN_LMS = ("small-gpt2",)
 # What a bench `models:` entry can be (`kind:`), and the leaderboard group it lands in by default.
 # vlm: a stage config trained by `vipet train` (the small VLM or any LM it names); api: an
-# OpenAI-compatible endpoint shown k training examples (`vipet.models.api_chat`; k = 0 is zero-shot).
-MODEL_KINDS: dict[str, str] = {"vlm": "fine-tuned", "api": "few-shot"}
+# OpenAI-compatible endpoint shown k training examples (`vipet.models.api_chat`; k = 0 is zero-shot);
+# lm: a local causal LM shown the same examples as a text prompt (`vipet.models.fewshot_lm`).
+MODEL_KINDS: dict[str, str] = {"vlm": "fine-tuned", "api": "few-shot", "lm": "few-shot"}
 LEADERBOARD_GROUPS = ("zero-shot", "few-shot", "fine-tuned", "baseline")  # the paper's order, baselines last
 BUILTIN_TEXT_ENCODERS = ("small-bert",)
 
