@@ -33,7 +33,7 @@ import time
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -49,6 +49,21 @@ SYSTEM_PROMPT = (
     "Bạn là bác sĩ y học hạt nhân đọc PET/CT FDG. Hãy viết báo cáo (hoặc trả lời câu hỏi) bằng tiếng Việt, "
     "theo đúng văn phong và cấu trúc của các ví dụ, chỉ mô tả những gì có trên hình ảnh. Chỉ trả về văn bản."
 )
+
+
+def check_shot_settings(shot_selection: str, tasks: Sequence[str]) -> None:
+    """The example choice and tasks any few-shot row (an endpoint or a local LM) accepts."""
+    if shot_selection not in SHOT_SELECTIONS:
+        raise TrainError(f"shot_selection must be one of {', '.join(SHOT_SELECTIONS)}, got {shot_selection!r}")
+    if not tasks or any(t not in ("report", "vqa") for t in tasks):
+        raise TrainError(f"tasks must be report and/or vqa, got {tasks!r}")
+
+
+def check_counts(fields: Sequence[tuple[str, Any, int]]) -> None:
+    """Each (name, value, minimum) is an integer (not a bool) of at least its minimum."""
+    for name, value, low in fields:
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise TrainError(f"{name} must be an integer of at least {low}, got {value!r}")
 
 
 class EndpointError(TrainError):
@@ -89,17 +104,12 @@ class ApiChatConfig:
             raise TrainError(f"base_url must be an http(s) URL, got {self.base_url!r}")
         if not self.model:
             raise TrainError("model (the endpoint's model name) is empty")
-        if self.shot_selection not in SHOT_SELECTIONS:
-            raise TrainError(f"shot_selection must be one of {', '.join(SHOT_SELECTIONS)}, got {self.shot_selection!r}")
-        if not self.tasks or any(t not in ("report", "vqa") for t in self.tasks):
-            raise TrainError(f"tasks must be report and/or vqa, got {self.tasks!r}")
+        check_shot_settings(self.shot_selection, self.tasks)
         unknown = [v for v in self.images if v not in IMAGE_VIEWS]
         if unknown:
             raise TrainError(f"images: unknown view(s) {unknown}; known: {', '.join(IMAGE_VIEWS)}")
-        for name, value, low in (("k_shots", self.k_shots, 0), ("max_retries", self.max_retries, 0),
-                                 ("max_tokens", self.max_tokens, 1), ("burst", self.burst, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise TrainError(f"{name} must be an integer of at least {low}, got {value!r}")
+        check_counts((("k_shots", self.k_shots, 0), ("max_retries", self.max_retries, 0),
+                      ("max_tokens", self.max_tokens, 1), ("burst", self.burst, 1)))
         if self.requests_per_minute is not None and not self.requests_per_minute > 0:
             raise TrainError(f"requests_per_minute must be positive, got {self.requests_per_minute!r}")
 

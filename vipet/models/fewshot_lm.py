@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from vipet.errors import TrainError
-from vipet.models.api_chat import SHOT_SELECTIONS, SYSTEM_PROMPT, ApiChatModel
+from vipet.models.api_chat import SYSTEM_PROMPT, ApiChatModel, check_counts, check_shot_settings
 from vipet.models.gemma import GEMMA_NAME
 
 PLAIN_STOP = "\n\n"  # the blank line that ends every example block of the plain layout
@@ -50,14 +50,9 @@ class FewShotLMConfig:
     def __post_init__(self) -> None:
         if not self.lm:
             raise TrainError("lm (a stage config's lm name, a .gguf file or an HF folder) is empty")
-        if self.shot_selection not in SHOT_SELECTIONS:
-            raise TrainError(f"shot_selection must be one of {', '.join(SHOT_SELECTIONS)}, got {self.shot_selection!r}")
-        if not self.tasks or any(t not in ("report", "vqa") for t in self.tasks):
-            raise TrainError(f"tasks must be report and/or vqa, got {self.tasks!r}")
-        for name, value, low in (("k_shots", self.k_shots, 0), ("max_new_tokens", self.max_new_tokens, 1),
-                                 ("batch_size", self.batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise TrainError(f"{name} must be an integer of at least {low}, got {value!r}")
+        check_shot_settings(self.shot_selection, self.tasks)
+        check_counts((("k_shots", self.k_shots, 0), ("max_new_tokens", self.max_new_tokens, 1),
+                      ("batch_size", self.batch_size, 1)))
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int)
                                          or self.threads < 1):
             raise TrainError(f"threads must be a positive integer or null, got {self.threads!r}")
