@@ -426,6 +426,7 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: 
                 steps: Steps, start_hash: str | None, encoder_hash: str | None = None) -> tuple[Path, str]:
     from vipet.train.config import config_to_dict
     from vipet.train.run import FINAL_DIR, train
+    from vipet.train.stages import final_model_file
 
     model_config = _model_config(entry, build, config.seed, run)
     run_dir = run / "models" / entry.name
@@ -450,7 +451,8 @@ def _train_step(entry: ModelEntry, config: BenchConfig, build: Path, build_key: 
                 "seconds": round(float(summary.get("seconds", 0.0)), 1),
                 "model": sha256_tree(run_dir / FINAL_DIR)}
 
-    result = steps.run_step(f"train-{entry.name}", inputs, [run_dir / FINAL_DIR / "vlm_config.json"], work)
+    # The file a finished run of this model kind leaves (an HF VLM's differs), so a cached step is found.
+    result = steps.run_step(f"train-{entry.name}", inputs, [run_dir / FINAL_DIR / final_model_file(model_config)], work)
     return run_dir, result["model"]  # the weights' hash: a retrained but identical model redoes nothing downstream
 
 
