@@ -83,7 +83,7 @@ def test_the_bench_config_loads_through_the_same_function():
         {"name": "m", "config": "small_vlm.yaml", "overrides": {"train.max_steps": 3}}]}, error=BenchError)
     assert config.target_shape == (16, 32, 32)
     assert config.models == [ModelEntry("m", "small_vlm.yaml", {"train.max_steps": 3})]
-    with pytest.raises(BenchError, match=r"^unknown key\(s\) models\[0\]\.init; known: name, config, overrides, init_from, kind, group$"):
+    with pytest.raises(BenchError, match=r"^unknown key\(s\) models\[0\]\.init; known: name, config, overrides, init_from, kind, group, encoder_from$"):
         from_mapping(BenchConfig, {"models": [{"name": "m", "config": "c", "init": "x"}]}, error=BenchError)
 
 
