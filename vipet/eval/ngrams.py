@@ -63,21 +63,28 @@ class TokenCorpus:
         return self.ids[self.offsets[index] : self.offsets[index + 1]]
 
 
+def hyps_then_refs(hyps: Sequence, refs: Sequence[Sequence]) -> tuple[list, list[int]]:
+    """Every hypothesis, then every reference, and the sample each reference belongs to: the one
+    layout both encoders number tokens over (a sample without a reference is an error)."""
+    if len(hyps) != len(refs):
+        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
+    flat: list = list(hyps)
+    owner: list[int] = []
+    for sample, ref_list in enumerate(refs):
+        if len(ref_list) == 0:
+            raise ValueError(f"sample {sample} has no reference")
+        flat.extend(ref_list)
+        owner.extend([sample] * len(ref_list))
+    return flat, owner
+
+
 def encode_corpus(hyps: Sequence[Tokens], refs: Sequence[Sequence[Tokens]]) -> TokenCorpus:
     """Integer-encode token lists (one hypothesis and one or more references per sample).
 
     Tokens are mapped with `map` over a `defaultdict` whose factory numbers new tokens, at C
     speed: no Python statement runs per token, and ids follow the order of first occurrence.
     """
-    if len(hyps) != len(refs):
-        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
-    sequences: list[Tokens] = list(hyps)
-    owner: list[int] = []
-    for sample, ref_list in enumerate(refs):
-        if len(ref_list) == 0:
-            raise ValueError(f"sample {sample} has no reference")
-        sequences.extend(ref_list)
-        owner.extend([sample] * len(ref_list))
+    sequences, owner = hyps_then_refs(hyps, refs)
     lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
     # One hash lookup per token: a missing token gets the next id (first-occurrence order).
     vocab: defaultdict[object, int] = defaultdict(count().__next__)
@@ -123,15 +130,7 @@ def encode_texts(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> TokenCor
     """`encode_corpus` of the texts' `str.split()` tokens, without making a Python string per token
     (`vipet.eval.byte_split`); texts it leaves to the plain path go through `str.split` and
     `encode_corpus`. Both number tokens by first occurrence, so they give the same corpus."""
-    if len(hyps) != len(refs):
-        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} reference lists")
-    texts: list[str] = list(hyps)
-    owner: list[int] = []
-    for sample, ref_list in enumerate(refs):
-        if len(ref_list) == 0:
-            raise ValueError(f"sample {sample} has no reference")
-        texts.extend(ref_list)
-        owner.extend([sample] * len(ref_list))
+    texts, owner = hyps_then_refs(hyps, refs)
     split = split_ids(texts)
     if split is None:
         return encode_corpus([h.split() for h in hyps], [[r.split() for r in ref_list] for ref_list in refs])
