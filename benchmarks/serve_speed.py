@@ -35,6 +35,11 @@ def build_cohort(size: str, work: Path) -> Path:
     return work / "build"
 
 
+def study_api(key: str) -> str:
+    """The workstation's JSON and picture routes of one study (`vipet.serve.app`)."""
+    return "/".join(("", "api", "study", key))
+
+
 def ms(seconds: list[float]) -> str:
     ordered = sorted(seconds)
     p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
@@ -75,10 +80,11 @@ def main() -> None:
         for key in keys:  # each study opened for the first time in this process
             t0 = time.perf_counter()
             assert client.get(f"/study/{key}").status_code == 200
-            info = client.get(f"/api/study/{key}/info").json()
-            assert client.get(f"/api/study/{key}/mip.png").status_code == 200
+            api = study_api(key)
+            info = client.get(f"{api}/info").json()
+            assert client.get(f"{api}/mip.png").status_code == 200
             middle = info["planes"]["axial"] // 2
-            assert client.get(f"/api/study/{key}/plane/axial/{middle}.png").status_code == 200
+            assert client.get(f"{api}/plane/axial/{middle}.png").status_code == 200
             paints.append(time.perf_counter() - t0)
         key = keys[0]
         volumes = app.state.serve.catalog.open(key)
@@ -93,7 +99,7 @@ def main() -> None:
             served, read, render = [], [], []
             for index in indices:
                 t0 = time.perf_counter()
-                response = client.get(f"/api/study/{key}/plane/{plane}/{index}.png?window=soft_tissue")
+                response = client.get(f"{study_api(key)}/plane/{plane}/{index}.png?window=soft_tissue")
                 served.append(time.perf_counter() - t0)
                 assert response.status_code == 200
                 cut = (slice(None),) * axis + (int(index),)
